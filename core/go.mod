@@ -1,0 +1,3 @@
+module github.com/pensieve-llm/pensieve/core
+
+go 1.26
