@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 
 	"github.com/urfave/cli/v2"
 )
@@ -22,8 +23,22 @@ const (
 	ExitUsage   = 2 // bad usage or configuration
 )
 
+// commands holds the constructors of the top-level commands; each command's
+// file registers itself from init, so commands can be added without editing
+// a shared list. Only init functions write it.
+var commands []func() *cli.Command
+
+// register adds a top-level command constructor; call it from init.
+func register(c func() *cli.Command) { commands = append(commands, c) }
+
 // New returns the pensieve-cli application writing to stdout and stderr.
+// Commands are listed by name.
 func New(stdout, stderr io.Writer) *cli.App {
+	cmds := make([]*cli.Command, 0, len(commands))
+	for _, c := range commands {
+		cmds = append(cmds, c())
+	}
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
 	return &cli.App{
 		Name:                 "pensieve-cli",
 		Usage:                "run local language models behind the Anthropic Messages API",
@@ -32,9 +47,7 @@ func New(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
 		HideVersion:          true,
-		Commands: []*cli.Command{
-			versionCommand(),
-		},
+		Commands:             cmds,
 	}
 }
 
@@ -60,6 +73,8 @@ func ExitCode(err error) int {
 	}
 	return ExitRuntime
 }
+
+func init() { register(versionCommand) }
 
 func versionCommand() *cli.Command {
 	return &cli.Command{
