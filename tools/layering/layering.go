@@ -37,7 +37,7 @@ var StdlibOnly = map[string]bool{"core": true}
 // Violation is one forbidden import edge.
 type Violation struct {
 	Module  string // the importing module
-	Package string // the importing module's package (or the module when unknown)
+	Package string // the importing package
 	Import  string // the forbidden import path
 	Target  string // the Pensieve module imported, or "" for a non-standard import
 }
@@ -66,9 +66,14 @@ func IsStdlib(path string) bool {
 	return !strings.Contains(first, ".")
 }
 
+// Edge is one import: package From imports path To.
+type Edge struct{ From, To string }
+
 // Check returns the violations in deps, which maps each module to the import
-// paths its non-test packages depend on (as `go list -deps` prints them).
-func Check(deps map[string][]string) []Violation {
+// edges of the packages it builds, its dependencies included (as
+// `go list -deps` prints them). Edges whose importer belongs to another
+// module are that module's business and are skipped.
+func Check(deps map[string][]Edge) []Violation {
 	var out []Violation
 	mods := make([]string, 0, len(deps))
 	for m := range deps {
@@ -80,13 +85,16 @@ func Check(deps map[string][]string) []Violation {
 		for _, a := range Allowed[mod] {
 			allowed[a] = true
 		}
-		for _, imp := range deps[mod] {
-			target := ModuleOf(imp)
+		for _, e := range deps[mod] {
+			if ModuleOf(e.From) != mod {
+				continue
+			}
+			target := ModuleOf(e.To)
 			switch {
 			case target != "" && !allowed[target]:
-				out = append(out, Violation{Module: mod, Package: Prefix + mod, Import: imp, Target: target})
-			case target == "" && StdlibOnly[mod] && !IsStdlib(imp):
-				out = append(out, Violation{Module: mod, Package: Prefix + mod, Import: imp})
+				out = append(out, Violation{Module: mod, Package: e.From, Import: e.To, Target: target})
+			case target == "" && StdlibOnly[mod] && !IsStdlib(e.To):
+				out = append(out, Violation{Module: mod, Package: e.From, Import: e.To})
 			}
 		}
 	}

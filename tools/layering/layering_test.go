@@ -19,13 +19,13 @@ func TestLayering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := map[string][]string{}
+	deps := map[string][]Edge{}
 	for _, mod := range Modules {
 		dir := filepath.Join(root, mod)
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
 			t.Fatalf("module %s: %v", mod, err)
 		}
-		cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "./...")
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", "./...")
 		cmd.Dir = dir
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -33,7 +33,12 @@ func TestLayering(t *testing.T) {
 		if err != nil {
 			t.Fatalf("go list in %s: %v\n%s", mod, err, stderr.String())
 		}
-		deps[mod] = strings.Fields(string(out))
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			for _, imp := range f[min(1, len(f)):] {
+				deps[mod] = append(deps[mod], Edge{From: f[0], To: imp})
+			}
+		}
 	}
 	for _, v := range Check(deps) {
 		t.Error(v)
@@ -43,35 +48,40 @@ func TestLayering(t *testing.T) {
 func TestCheckReportsViolations(t *testing.T) {
 	tests := []struct {
 		name string
-		deps map[string][]string
+		deps map[string][]Edge
 		want []string // substrings, one per expected violation
 	}{
 		{
 			name: "engine imports model",
-			deps: map[string][]string{"engine": {"context", Prefix + "core", Prefix + "model/gguf"}},
+			deps: map[string][]Edge{"engine": {
+				{Prefix + "engine", "context"}, {Prefix + "engine", Prefix + "core"},
+				{Prefix + "engine/sched", Prefix + "model/gguf"},
+			}},
 			want: []string{"module engine must not import module model"},
 		},
 		{
 			name: "core imports a third-party package",
-			deps: map[string][]string{"core": {"fmt", "go.uber.org/zap"}},
+			deps: map[string][]Edge{"core": {{Prefix + "core", "fmt"}, {Prefix + "core", "go.uber.org/zap"}}},
 			want: []string{"module core must use only the standard library"},
 		},
 		{
 			name: "core imports engine",
-			deps: map[string][]string{"core": {Prefix + "engine"}},
+			deps: map[string][]Edge{"core": {{Prefix + "core", Prefix + "engine"}}},
 			want: []string{"module core must not import module engine"},
 		},
 		{
 			name: "claude imports server",
-			deps: map[string][]string{"claude": {Prefix + "core", Prefix + "server"}},
+			deps: map[string][]Edge{"claude": {{Prefix + "claude/prompt", Prefix + "core"}, {Prefix + "claude/prompt", Prefix + "server"}}},
 			want: []string{"module claude must not import module server"},
 		},
 		{
 			name: "allowed graph",
-			deps: map[string][]string{
-				"engine": {"go.uber.org/zap", Prefix + "core"},
-				"cli":    {Prefix + "server", Prefix + "model/gguf", Prefix + "proxy"},
-				"proxy":  {Prefix + "claude"},
+			deps: map[string][]Edge{
+				"engine": {{Prefix + "engine", "go.uber.org/zap"}, {Prefix + "engine", Prefix + "core"}},
+				"cli":    {{Prefix + "cli/app", Prefix + "server"}, {Prefix + "cli/app", Prefix + "model/gguf"}, {Prefix + "cli/app", Prefix + "proxy"}},
+				"proxy":  {{Prefix + "proxy", Prefix + "claude"}},
+				// A third-party package importing anything is not the module's edge.
+				"core": {{"go.uber.org/zap", "go.uber.org/multierr"}},
 			},
 		},
 	}
