@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/model/dtype"
 )
 
 // iq4Values are the 16 non-linear levels of IQ4_NL and IQ4_XS (spec §2.3).
@@ -22,14 +23,14 @@ func Dequantize(dst []float32, t core.DType, src []byte) error {
 		fn = dequantFuncs[t]
 	}
 	if fn == nil && t != core.F32 {
-		return core.Errorf(core.KindInvalid, op, "dequantization of type %s is not supported", typeName(t))
+		return core.Errorf(core.KindInvalid, op, "dequantization of type %s is not supported", dtype.Name(t))
 	}
-	blck, size, _ := layout(t)
+	blck, size := dtype.BlockSize(t), dtype.TypeSize(t)
 	if len(dst)%blck != 0 {
-		return core.Errorf(core.KindInvalid, op, "%d elements are not a multiple of the %s block size %d", len(dst), typeName(t), blck)
+		return core.Errorf(core.KindInvalid, op, "%d elements are not a multiple of the %s block size %d", len(dst), dtype.Name(t), blck)
 	}
 	if want := len(dst) / blck * size; len(src) != want {
-		return core.Errorf(core.KindInvalid, op, "%d elements of %s need %d bytes, got %d", len(dst), typeName(t), want, len(src))
+		return core.Errorf(core.KindInvalid, op, "%d elements of %s need %d bytes, got %d", len(dst), dtype.Name(t), want, len(src))
 	}
 	if t == core.F32 {
 		for i := range dst {
