@@ -2,7 +2,7 @@
 # `make test` is what CI runs (through .ci/run); long runs live in bench, soak and fuzz.
 
 MODULES   := core model engine metal claude config proxy server cli
-ALLMODS   := $(MODULES) tools
+ALLMODS   := $(MODULES) tools deploy
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/pensieve-llm/pensieve/cli/app.Version=$(VERSION)
