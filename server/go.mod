@@ -9,3 +9,5 @@ replace (
 	github.com/pensieve-llm/pensieve/metal => ../metal
 	github.com/pensieve-llm/pensieve/model => ../model
 )
+
+require github.com/google/go-cmp v0.7.0
