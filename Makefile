@@ -14,7 +14,10 @@ FUZZTIME  ?= 30s
 PENSIEVE_FIXTURES ?= $(CURDIR)/../shared/fixtures
 export PENSIEVE_FIXTURES
 
-.PHONY: all build test test-modules lint layering cross bench fuzz demo tidy clean soak e2e
+# CONTAINER picks the engine for `make image`: podman, else docker.
+CONTAINER ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
+
+.PHONY: all build test image test-modules lint layering cross bench fuzz demo tidy clean soak e2e
 
 all: build
 
@@ -66,6 +69,10 @@ demo: build
 
 tidy:
 	@for m in $(ALLMODS); do (cd $$m && GOWORK=off $(GO) mod tidy) || exit 1; done
+
+image:
+	@test -n "$(CONTAINER)" || { echo "make image: no podman or docker found"; exit 1; }
+	$(CONTAINER) build -f Containerfile --build-arg VERSION=$(VERSION) -t pensieve:$(VERSION) .
 
 clean:
 	rm -rf $(BIN)
