@@ -2,7 +2,12 @@ module github.com/pensieve-llm/pensieve/cli
 
 go 1.26
 
-require github.com/urfave/cli/v2 v2.27.7
+require (
+	github.com/google/go-cmp v0.7.0
+	github.com/pensieve-llm/pensieve/core v0.0.0
+	github.com/pensieve-llm/pensieve/model v0.0.0
+	github.com/urfave/cli/v2 v2.27.7
+)
 
 require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
