@@ -1,0 +1,281 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"go.uber.org/zap"
+
+	"github.com/pensieve-llm/pensieve/core"
+)
+
+// Config holds the server's settings as plain values. For every field the
+// zero value selects the documented default, so Config{} is a usable
+// configuration; durations that may be disabled take a negative value.
+type Config struct {
+	// Addr is the listen address of ListenAndServe; default "127.0.0.1:8080".
+	Addr string
+	// APIKeys are the accepted keys, sent as x-api-key or Authorization:
+	// Bearer. None means every request is accepted.
+	APIKeys []string
+	// BodyLimit bounds request bodies in bytes (413 request_too_large);
+	// default 32 MiB.
+	BodyLimit int64
+	// BatchBodyLimit bounds Message Batches create bodies; default 256 MiB.
+	BatchBodyLimit int64
+	// RateLimit is the sustained number of requests per second one client
+	// (API key, or IP address on an open server) may make; 0 is unlimited.
+	RateLimit float64
+	// RateBurst is how many requests a client may make at once; default
+	// max(1, ceil(RateLimit)).
+	RateBurst int
+	// ReadHeaderTimeout bounds reading the request headers; default 10 s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included; default
+	// 5 min; negative disables. It never cuts a generation (see deadlines).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds each write: the response start, and every SSE
+	// event; default 2 min; negative disables. Long streams are not cut.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds keep-alive idleness; default 2 min.
+	IdleTimeout time.Duration
+	// ShutdownTimeout is how long ListenAndServe lets streams in flight
+	// finish once its context ends; default 30 s.
+	ShutdownTimeout time.Duration
+	// PingInterval is the idle time after which a stream gets a ping event
+	// (spec §6.5 asks for at most 15 s); default 10 s.
+	PingInterval time.Duration
+	// CORSOrigins enables CORS for these origins ("*" for any); none means
+	// CORS stays off.
+	CORSOrigins []string
+	// DefaultModel is the id that "claude-*" names resolve to; empty means
+	// the first model.
+	DefaultModel string
+	// DisableClaudeAliases turns off mapping "claude-*" names to the
+	// default model; such names then get 404 like any unknown model.
+	DisableClaudeAliases bool
+	// BatchConcurrency is how many batch requests run at once; default 1.
+	BatchConcurrency int
+}
+
+// Defaults.
+const (
+	DefaultAddr           = "127.0.0.1:8080"
+	DefaultBodyLimit      = 32 << 20
+	DefaultBatchBodyLimit = 256 << 20
+)
+
+func (c Config) withDefaults() Config {
+	orDur := func(d *time.Duration, def time.Duration) {
+		switch {
+		case *d == 0:
+			*d = def
+		case *d < 0:
+			*d = 0 // disabled: net/http's zero means no timeout
+		}
+	}
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.BodyLimit <= 0 {
+		c.BodyLimit = DefaultBodyLimit
+	}
+	if c.BatchBodyLimit <= 0 {
+		c.BatchBodyLimit = DefaultBatchBodyLimit
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = max(1, int(c.RateLimit+0.999999))
+	}
+	orDur(&c.ReadHeaderTimeout, 10*time.Second)
+	orDur(&c.ReadTimeout, 5*time.Minute)
+	orDur(&c.WriteTimeout, 2*time.Minute)
+	orDur(&c.IdleTimeout, 2*time.Minute)
+	orDur(&c.ShutdownTimeout, 30*time.Second)
+	orDur(&c.PingInterval, 10*time.Second)
+	if c.BatchConcurrency <= 0 {
+		c.BatchConcurrency = 1
+	}
+	return c
+}
+
+// Option configures a Server.
+type Option func(*options)
+
+type options struct {
+	log *zap.Logger
+	now func() time.Time
+}
+
+// WithLogger sets the logger for access logs and failures; the default
+// discards everything.
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithClock replaces time.Now for timestamps, rate limits and batch expiry
+// (tests).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// Server serves the Anthropic Messages API (and its neighbours) for a set of
+// models. Build it with New; it is safe for concurrent use. Serve or
+// ListenAndServe run it; Handler exposes it for tests and embedding;
+// Shutdown stops it.
+type Server struct {
+	cfg     Config
+	log     *zap.Logger
+	now     func() time.Time
+	e       *echo.Echo
+	models  *registry
+	keys    []keyDigest
+	limiter *limiter // nil without RateLimit
+	metrics *serverMetrics
+
+	inflight  sync.WaitGroup // requests inside the handler chain
+	inflightN atomic.Int64   // their number, for /metrics
+	closing   atomic.Bool    // set by Shutdown: /ready fails
+
+	mu   sync.Mutex   // guards http
+	http *http.Server // set by Serve
+}
+
+// New builds a Server for models (see Model for what each needs).
+func New(cfg Config, models []Model, opts ...Option) (*Server, error) {
+	o := options{log: zap.NewNop(), now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg = cfg.withDefaults()
+	reg, err := newRegistry(models, cfg.DefaultModel, !cfg.DisableClaudeAliases, o.now())
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: o.log, now: o.now, models: reg}
+	for _, k := range cfg.APIKeys {
+		if k == "" {
+			return nil, core.Errorf(core.KindInvalid, "server.New", "empty API key")
+		}
+		s.keys = append(s.keys, keyDigest(sha256.Sum256([]byte(k))))
+	}
+	if cfg.RateLimit > 0 {
+		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, o.now)
+	}
+	if s.metrics, err = newServerMetrics(s); err != nil {
+		return nil, err
+	}
+	s.e = s.routes()
+	return s, nil
+}
+
+// routes builds the echo instance. Middleware order, outermost first:
+// request id, access log and error rendering; panic recovery; deadlines;
+// CORS when configured; then per group: authentication, rate limit, the
+// anthropic headers and the body limit.
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.observe, s.recoverPanics, s.deadlines)
+	if len(s.cfg.CORSOrigins) > 0 {
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins:  s.cfg.CORSOrigins,
+			AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodOptions},
+			ExposeHeaders: []string{"request-id", "retry-after", "retry-after-ms"},
+		}))
+	}
+	e.RouteNotFound("/*", notFound)
+
+	e.GET("/health", s.health)
+	e.GET("/ready", s.ready)
+	e.GET("/metrics", s.serveMetrics)
+
+	api := e.Group("/v1", s.authenticate, s.rateLimit)
+	anthropic := api.Group("", anthropicHeaders)
+	anthropic.GET("/models", s.listModels)
+	anthropic.GET("/models/:id", s.getModel)
+	return e
+}
+
+// Handler returns the server's HTTP handler, e.g. for httptest.NewServer.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// ListenAndServe listens on Config.Addr and serves until ctx ends, then
+// shuts down gracefully within Config.ShutdownTimeout. It returns nil after
+// a clean shutdown.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return core.Errorf(core.KindUnavailable, "server.ListenAndServe", "listen on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends or Shutdown is called. When ctx ends it
+// shuts down gracefully within Config.ShutdownTimeout. It returns nil after
+// a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+	}
+	s.mu.Lock()
+	if s.http != nil || s.closing.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return core.Errorf(core.KindInvalid, "server.Serve", "server already started or shut down")
+	}
+	s.http = hs
+	s.mu.Unlock()
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	s.log.Info("serving", zap.String("addr", ln.Addr().String()))
+	select {
+	case err := <-served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil // Shutdown was called; it reports its own outcome
+		}
+		return core.Errorf(core.KindUnavailable, "server.Serve", "serving: %w", err)
+	case <-ctx.Done():
+	}
+	// ctx ended: a graceful shutdown with a fresh deadline, since ctx itself
+	// is already done.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.Shutdown(sctx)
+	<-served
+	return err
+}
+
+// Shutdown stops the server gracefully: /ready starts failing, listeners
+// close, and requests in flight — streams included — may finish until ctx
+// ends. Then remaining connections are closed, which cancels their
+// generations, and Shutdown waits for their handlers to return. It returns
+// ctx's error when it had to cut requests short.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	hs := s.http
+	s.mu.Unlock()
+	var err error
+	if hs != nil {
+		if err = hs.Shutdown(ctx); err != nil {
+			s.log.Warn("shutdown deadline reached, closing connections", zap.Error(err))
+			hs.Close()
+		}
+	}
+	// Handlers whose connections were closed see their context canceled and
+	// return within one engine step.
+	s.inflight.Wait()
+	return err
+}
