@@ -3,6 +3,7 @@ package gguf
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -29,6 +30,7 @@ type Writer struct {
 type wtensor struct {
 	info TensorInfo
 	data []byte
+	fill func(dst []byte) error // produces data at write time when data is nil
 }
 
 // NewWriter returns an empty Writer with the default alignment.
@@ -70,28 +72,53 @@ func (w *Writer) SetKV(key string, v any) error {
 // data must hold exactly the tensor's bytes and is not copied: it must not
 // change until the file is written.
 func (w *Writer) AddTensor(name string, typ core.DType, shape []int, data []byte) error {
-	const op = "gguf.AddTensor"
+	ti, err := w.newTensor("gguf.AddTensor", name, typ, shape)
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) != ti.Size {
+		return core.Errorf(core.KindInvalid, "gguf.AddTensor", "tensor %q: %d bytes of data, %s %v needs %d", name, len(data), dtype.Name(typ), shape, ti.Size)
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	w.tensors = append(w.tensors, wtensor{info: ti, data: data})
+	return nil
+}
+
+// AddTensorFunc appends a tensor whose bytes are produced while the file is
+// written, so a large model never has to be in memory at once. fill is
+// called once per write, in tensor order, with a buffer of exactly the
+// tensor's size (reused between tensors: fill must not retain it); an error
+// from fill aborts the write.
+func (w *Writer) AddTensorFunc(name string, typ core.DType, shape []int, fill func(dst []byte) error) error {
+	ti, err := w.newTensor("gguf.AddTensorFunc", name, typ, shape)
+	if err != nil {
+		return err
+	}
+	if fill == nil {
+		return core.Errorf(core.KindInvalid, "gguf.AddTensorFunc", "tensor %q: nil fill function", name)
+	}
+	w.tensors = append(w.tensors, wtensor{info: ti, fill: fill})
+	return nil
+}
+
+// newTensor validates a tensor declaration and reserves its name.
+func (w *Writer) newTensor(op, name string, typ core.DType, shape []int) (TensorInfo, error) {
 	switch {
 	case name == "" || len(name) > maxNameLen:
-		return core.Errorf(core.KindInvalid, op, "tensor name %q must have 1 to %d bytes", name, maxNameLen)
+		return TensorInfo{}, core.Errorf(core.KindInvalid, op, "tensor name %q must have 1 to %d bytes", name, maxNameLen)
 	case w.names[name]:
-		return core.Errorf(core.KindInvalid, op, "duplicate tensor %q", name)
+		return TensorInfo{}, core.Errorf(core.KindInvalid, op, "duplicate tensor %q", name)
 	case len(shape) == 0 || len(shape) > maxDims:
-		return core.Errorf(core.KindInvalid, op, "tensor %q: %d dimensions, want 1 to %d", name, len(shape), maxDims)
+		return TensorInfo{}, core.Errorf(core.KindInvalid, op, "tensor %q: %d dimensions, want 1 to %d", name, len(shape), maxDims)
 	}
 	size, err := dtype.Size(typ, shape)
 	if err != nil {
-		return core.Errorf(core.KindInvalid, op, "tensor %q: %w", name, err)
-	}
-	if int64(len(data)) != size {
-		return core.Errorf(core.KindInvalid, op, "tensor %q: %d bytes of data, %s %v needs %d", name, len(data), dtype.Name(typ), shape, size)
+		return TensorInfo{}, core.Errorf(core.KindInvalid, op, "tensor %q: %w", name, err)
 	}
 	w.names[name] = true
-	w.tensors = append(w.tensors, wtensor{
-		info: TensorInfo{Name: name, Type: typ, Shape: append([]int(nil), shape...), Size: size},
-		data: data,
-	})
-	return nil
+	return TensorInfo{Name: name, Type: typ, Shape: append([]int(nil), shape...), Size: size}, nil
 }
 
 // WriteTo writes the file to out and returns the bytes written.
@@ -123,14 +150,30 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 		off += roundUp(uint64(ti.Size), align)
 	}
 	e.pad(align)
+	var scratch []byte
 	for _, t := range w.tensors {
-		e.bytes(t.data)
+		data := t.data
+		if data == nil && e.err == nil {
+			if int64(cap(scratch)) < t.info.Size {
+				scratch = make([]byte, t.info.Size)
+			}
+			data = scratch[:t.info.Size]
+			clear(data)
+			if err := t.fill(data); err != nil {
+				e.err = fmt.Errorf("tensor %q: %w", t.info.Name, err)
+			}
+		}
+		e.bytes(data)
 		e.pad(align)
 	}
 	if e.err == nil {
 		e.err = bw.Flush()
 	}
 	if e.err != nil {
+		var ce *core.Error
+		if errors.As(e.err, &ce) {
+			return cw.n, e.err
+		}
 		return cw.n, core.E(core.KindInternal, "gguf.WriteTo", e.err)
 	}
 	return cw.n, nil

@@ -311,3 +311,64 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Errorf("directory holds %d entries, want only m.gguf", len(entries))
 	}
 }
+
+func TestAddTensorFunc(t *testing.T) {
+	w := NewWriter()
+	if err := w.AddTensor("a", core.F32, []int{3}, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	fill := func(v byte) func([]byte) error {
+		return func(dst []byte) error {
+			calls++
+			for i := range dst {
+				dst[i] = v + byte(i)
+			}
+			return nil
+		}
+	}
+	if err := w.AddTensorFunc("b", core.Q8_0, []int{32, 2}, fill(10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddTensorFunc("c", core.F16, []int{5}, fill(100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddTensorFunc("b", core.F16, []int{5}, fill(0)); !errors.Is(err, core.KindInvalid) {
+		t.Errorf("duplicate: %v", err)
+	}
+	if err := w.AddTensorFunc("d", core.F16, []int{5}, nil); !errors.Is(err, core.KindInvalid) {
+		t.Errorf("nil fill: %v", err)
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Errorf("%d fill calls, want 2", calls)
+	}
+	f, err := Read(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]byte{"b": 10, "c": 100} {
+		tt, err := f.Tensor(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range tt.Data {
+			if b != v+byte(i) {
+				t.Fatalf("%s[%d] = %d, want %d", name, i, b, v+byte(i))
+			}
+		}
+	}
+	w.AddTensorFunc("e", core.F32, []int{1}, func([]byte) error {
+		return core.Errorf(core.KindCanceled, "test", "stop")
+	})
+	path := filepath.Join(t.TempDir(), "x.gguf")
+	if err := w.WriteFile(path); !errors.Is(err, core.KindCanceled) {
+		t.Errorf("failing fill: %v, want KindCanceled", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 0 {
+		t.Errorf("failed write left %d files", len(entries))
+	}
+}
