@@ -2,13 +2,13 @@ module github.com/pensieve-llm/pensieve/engine
 
 go 1.26
 
-require github.com/pensieve-llm/pensieve/core v0.0.0
-
 require (
-	github.com/google/go-cmp v0.7.0 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
-	go.uber.org/multierr v1.10.0 // indirect
-	go.uber.org/zap v1.28.0 // indirect
+	github.com/google/go-cmp v0.7.0
+	github.com/pensieve-llm/pensieve/core v0.0.0
+	go.uber.org/goleak v1.3.0
+	go.uber.org/zap v1.28.0
 )
+
+require go.uber.org/multierr v1.10.0 // indirect
 
 replace github.com/pensieve-llm/pensieve/core => ../core
