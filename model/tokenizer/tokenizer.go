@@ -8,6 +8,7 @@ package tokenizer
 
 import (
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -190,8 +191,14 @@ func (t *Tokenizer) AddSpacePrefix() bool { return t.addSpacePrefix }
 func (t *Tokenizer) Encode(dst []core.TokenID, text string, special bool) ([]core.TokenID, error) {
 	frags := t.partition(text, special)
 	prevSpecial := true // SPM prefixes the first raw fragment with a space
-	var sp pretok.Splitter
-	var words []string
+	var sp *splitState
+	if t.bpe != nil {
+		sp = splitPool.Get().(*splitState)
+		defer func() {
+			clear(sp.words) // do not keep text alive from the pool
+			splitPool.Put(sp)
+		}()
+	}
 	for _, f := range frags {
 		if f.tok != core.NoToken {
 			dst = append(dst, f.tok)
@@ -201,8 +208,8 @@ func (t *Tokenizer) Encode(dst []core.TokenID, text string, special bool) ([]cor
 		raw := text[f.lo:f.hi]
 		switch {
 		case t.bpe != nil:
-			words = sp.Split(t.pre, words[:0], raw)
-			for _, w := range words {
+			sp.words = sp.Split(t.pre, sp.words[:0], raw)
+			for _, w := range sp.words {
 				dst = t.bpe.Encode(dst, w)
 			}
 		default:
@@ -215,6 +222,14 @@ func (t *Tokenizer) Encode(dst []core.TokenID, text string, special bool) ([]cor
 	}
 	return dst, nil
 }
+
+// splitState is the pooled pre-tokenizer scratch of one Encode call.
+type splitState struct {
+	pretok.Splitter
+	words []string
+}
+
+var splitPool = sync.Pool{New: func() any { return new(splitState) }}
 
 // Decode appends the bytes of id to dst: a normal token's text with the
 // byte-level mapping (BPE) or U+2581 (SPM) undone, a byte token's byte, and

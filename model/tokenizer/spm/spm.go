@@ -9,6 +9,7 @@ package spm
 import (
 	"fmt"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/pensieve-llm/pensieve/core"
 )
@@ -78,11 +79,13 @@ func (m *Model) Encode(dst []core.TokenID, text string) []core.TokenID {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 
-	// Split into UTF-8 characters by the lead byte's declared length, as
-	// llama.cpp does (a truncated sequence at the end is cut short).
+	// Split into UTF-8 characters. llama.cpp trusts the lead byte's declared
+	// length, which on invalid UTF-8 swallows the next character's bytes
+	// (an escaped space among them); here an invalid byte is a character of
+	// its own. Valid UTF-8 splits identically either way.
 	sc.syms = sc.syms[:0]
 	for off := 0; off < len(text); {
-		n := min(utf8Len(text[off]), len(text)-off)
+		_, n := utf8.DecodeRuneInString(text[off:])
 		k := len(sc.syms)
 		sc.syms = append(sc.syms, symbol{start: off, n: n, prev: k - 1, next: k + 1})
 		off += n
@@ -137,20 +140,6 @@ func (m *Model) tryAdd(sc *scratch, text string, left, right int) {
 		return
 	}
 	pushBigram(&sc.heap, bigram{left: left, right: right, score: m.scores[id], size: len(piece)})
-}
-
-// utf8Len is the sequence length a lead byte declares (llama.cpp's
-// unicode_len_utf8: continuation and invalid bytes count as 1).
-func utf8Len(b byte) int {
-	switch {
-	case b < 0xC0:
-		return 1
-	case b < 0xE0:
-		return 2
-	case b < 0xF0:
-		return 3
-	}
-	return 4
 }
 
 func pushBigram(h *[]bigram, b bigram) {
