@@ -7,12 +7,14 @@ require (
 	github.com/pensieve-llm/pensieve/core v0.0.0
 	github.com/pensieve-llm/pensieve/model v0.0.0
 	github.com/urfave/cli/v2 v2.27.7
+	go.uber.org/zap v1.28.0
 )
 
 require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
 )
 
 replace (
