@@ -11,14 +11,14 @@ type StopReason string
 
 // Stop reasons. Pensieve produces the first five.
 const (
-	StopEndTurn             StopReason = "end_turn"
-	StopMaxTokens           StopReason = "max_tokens"
-	StopSequence            StopReason = "stop_sequence"
-	StopToolUse             StopReason = "tool_use"
-	StopContextWindow       StopReason = "model_context_window_exceeded"
-	StopPauseTurn           StopReason = "pause_turn"
-	StopRefusal             StopReason = "refusal"
-	StopCompaction          StopReason = "compaction"
+	StopEndTurn       StopReason = "end_turn"
+	StopMaxTokens     StopReason = "max_tokens"
+	StopSequence      StopReason = "stop_sequence"
+	StopToolUse       StopReason = "tool_use"
+	StopContextWindow StopReason = "model_context_window_exceeded"
+	StopPauseTurn     StopReason = "pause_turn"
+	StopRefusal       StopReason = "refusal"
+	StopCompaction    StopReason = "compaction"
 )
 
 // MarshalJSON writes null for the zero value.
