@@ -1,0 +1,3 @@
+package quant
+
+func bestKernels() *kernelSet { return genericKernels }

@@ -1,0 +1,128 @@
+package quant
+
+import (
+	"sync"
+
+	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/model/dtype"
+	"github.com/pensieve-llm/pensieve/model/parallel"
+)
+
+// tokenTile is how many activation rows one pass over a weight row serves:
+// the weight row stays in L1 while the tile's activations stream past, and
+// the tile (≤ 64 × k int8) stays in L2.
+const tokenTile = 64
+
+// MatMul computes out = x · wᵀ: x is (n, w.Shape[0]) row-major float32, w is
+// (w.Rows(), w.Shape[0]) of any supported type and out is (n, w.Rows()).
+// The activations are first converted to the type llama.cpp pairs with w's
+// type (spec §2.5), once for all rows; then every output is a dot product of
+// a weight row, read in place, with a converted activation row. Rows are
+// split across p's workers (p may be nil: single-threaded). MatMul allocates
+// nothing in steady state. Unsupported types and inconsistent sizes fail
+// with core.KindInvalid.
+func MatMul(out []float32, w *core.Tensor, x []float32, n int, p *parallel.Pool) error {
+	return matMul(out, w, x, n, p, kernels)
+}
+
+func matMul(out []float32, w *core.Tensor, x []float32, n int, p *parallel.Pool, ks *kernelSet) error {
+	const op = "quant.MatMul"
+	if w == nil || len(w.Shape) == 0 {
+		return core.Errorf(core.KindInvalid, op, "weight tensor without a shape")
+	}
+	kind, ok := actKindOf(w.Type)
+	dot := ks.dot[w.Type]
+	if !ok || dot == nil {
+		return core.Errorf(core.KindInvalid, op, "tensor %q: matrix products of type %s are not supported", w.Name, dtype.Name(w.Type))
+	}
+	k, rows := w.Shape[0], w.Rows()
+	rowSize, err := dtype.RowSize(w.Type, k)
+	switch {
+	case err != nil:
+		return core.Errorf(core.KindInvalid, op, "tensor %q: %w", w.Name, err)
+	case k%kind.block() != 0:
+		return core.Errorf(core.KindInvalid, op, "tensor %q: row length %d is not a multiple of %d", w.Name, k, kind.block())
+	case n < 0 || rows < 0:
+		return core.Errorf(core.KindInvalid, op, "tensor %q: negative size", w.Name)
+	case len(w.Data) < rows*rowSize:
+		return core.Errorf(core.KindInvalid, op, "tensor %q: %d data bytes, need %d", w.Name, len(w.Data), rows*rowSize)
+	case len(x) < n*k:
+		return core.Errorf(core.KindInvalid, op, "tensor %q: x holds %d values, need %d×%d", w.Name, len(x), n, k)
+	case len(out) < n*rows:
+		return core.Errorf(core.KindInvalid, op, "tensor %q: out holds %d values, need %d×%d", w.Name, len(out), n, rows)
+	}
+	if n == 0 || rows == 0 {
+		return nil
+	}
+	j := jobs.Get().(*mmJob)
+	j.a.prepare(kind, x, n, k)
+	j.out, j.w, j.rowSize, j.rows, j.dot = out, w.Data, rowSize, rows, dot
+	p.Run(j, rows, grainFor(rows, n, p.Workers()))
+	j.out, j.w, j.a.f = nil, nil, nil // drop references to the caller's memory
+	jobs.Put(j)
+	return nil
+}
+
+// grainFor picks the rows per chunk: about eight chunks per worker so that a
+// slow worker is balanced out, at least 4 rows, fewer when n is large.
+func grainFor(rows, n, workers int) int {
+	g := rows / (8 * workers)
+	if n > 1 {
+		g = rows / (4 * workers)
+	}
+	return max(4, g)
+}
+
+// mmJob is one MatMul call's state, recycled through jobs so that steady
+// state allocates nothing.
+type mmJob struct {
+	a       acts
+	out     []float32 // (n, rows)
+	w       []byte    // (rows, rowSize)
+	rowSize int
+	rows    int
+	dot     dotFunc
+}
+
+var jobs = sync.Pool{New: func() any { return new(mmJob) }}
+
+// Do computes out[i][r] for rows [lo, hi) and every activation row i,
+// visiting activations in tiles so each weight row is read from memory once
+// per tile.
+func (j *mmJob) Do(_, lo, hi int) {
+	n := j.a.n
+	for t0 := 0; t0 < n; t0 += tokenTile {
+		t1 := min(n, t0+tokenTile)
+		for r := lo; r < hi; r++ {
+			w := j.w[r*j.rowSize : (r+1)*j.rowSize]
+			for i := t0; i < t1; i++ {
+				j.out[i*j.rows+r] = j.dot(w, &j.a, i)
+			}
+		}
+	}
+}
+
+// kernelSet is the dot product per weight type chosen for this CPU.
+type kernelSet struct {
+	name string
+	dot  map[core.DType]dotFunc
+}
+
+// genericKernels uses only the portable Go kernels.
+var genericKernels = &kernelSet{name: "generic", dot: genericDots}
+
+// kernels is the best set for the running CPU (see the per-architecture
+// files); it falls back to the generic kernels per type.
+var kernels = bestKernels()
+
+// mergeKernels returns generic overlaid with fast, keyed by type.
+func mergeKernels(name string, fast map[core.DType]dotFunc) *kernelSet {
+	m := make(map[core.DType]dotFunc, len(genericDots))
+	for t, f := range genericDots {
+		m[t] = f
+	}
+	for t, f := range fast {
+		m[t] = f
+	}
+	return &kernelSet{name: name, dot: m}
+}
