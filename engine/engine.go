@@ -197,8 +197,10 @@ func (e *Engine) validate(req *core.Request) error {
 // core.KindUnavailable) and lets queued and running generations finish.
 // When ctx ends first, the remaining ones end at once with a
 // core.KindUnavailable error and Close returns ctx's error. Either way,
-// every goroutine of the engine has exited when Close returns. Calling
-// Close again waits the same way.
+// every goroutine of the engine has exited when Close returns. Draining
+// includes handing the events to their consumers, so a consumer that
+// neither reads nor cancels holds Close until ctx ends. Calling Close
+// again waits the same way.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
 	e.closed = true

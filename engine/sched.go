@@ -173,8 +173,9 @@ func (s *scheduler) step() {
 	}
 	s.compact()
 	s.e.rate.add(time.Now(), sampled)
-	s.e.log.Debug("step", zap.Int("batch_tokens", s.batch.Len()), zap.Int("sequences", len(s.parts)),
-		zap.Duration("elapsed", time.Since(start)))
+	if ce := s.e.log.Check(zap.DebugLevel, "step"); ce != nil {
+		ce.Write(zap.Int("batch_tokens", s.batch.Len()), zap.Int("sequences", len(s.parts)), zap.Duration("elapsed", time.Since(start)))
+	}
 }
 
 // plan fills s.batch and s.parts. Decode tokens go first so running

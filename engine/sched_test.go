@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
 
 	"github.com/pensieve-llm/pensieve/core"
 	"github.com/pensieve-llm/pensieve/engine"
@@ -259,6 +260,7 @@ func TestCancel(t *testing.T) {
 func TestCancelWithoutReading(t *testing.T) {
 	m := enginetest.NewModel(enginetest.ModelConfig{PerPass: 200 * time.Microsecond})
 	e := newEngine(t, m, byteTok, engine.WithSlots(1))
+	engineOnly := goleak.IgnoreCurrent() // the scheduler
 	ctx, cancel := context.WithCancel(context.Background())
 	ch, err := e.Generate(ctx, &core.Request{Prompt: prompt(1, 10), MaxTokens: 1000, IgnoreEOS: true})
 	if err != nil {
@@ -275,6 +277,10 @@ func TestCancelWithoutReading(t *testing.T) {
 	}
 	if !last.Done || !errors.Is(last.Err, core.KindCanceled) {
 		t.Errorf("last event %+v, want Done with KindCanceled", last)
+	}
+	// The requests' goroutines are gone while the engine still runs.
+	if err := goleak.Find(engineOnly); err != nil {
+		t.Errorf("goroutines outlived their requests: %v", err)
 	}
 }
 
