@@ -164,6 +164,9 @@ func TestMatMulErrors(t *testing.T) {
 }
 
 func TestMatMulAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
 	pool := parallel.New(2)
 	defer pool.Close()
 	for _, typ := range []core.DType{core.Q4_K, core.Q8_0, core.F16} {
