@@ -27,9 +27,10 @@ import (
 // EnvPrefix starts the name of every environment variable Load reads. A key
 // maps to a variable by upper-casing it and replacing dots with underscores:
 // server.addr is PENSIEVE_SERVER_ADDR, server.api_keys is
-// PENSIEVE_SERVER_API_KEYS. List values are comma-separated. Lists of tables
-// (models) cannot be set from the environment. Unknown PENSIEVE_* variables
-// are ignored.
+// PENSIEVE_SERVER_API_KEYS. List values are comma-separated, and an empty
+// value is an empty list; an empty value for any other key counts as unset.
+// Lists of tables (models) cannot be set from the environment. Unknown
+// PENSIEVE_* variables are ignored.
 const EnvPrefix = "PENSIEVE_"
 
 // Environment variables with a special meaning.
@@ -151,21 +152,37 @@ func Load(opts Options) (Config, error) {
 		return Config{}, err
 	}
 
+	// Report every problem at once: unknown keys do not stop decoding, and
+	// values that decode are validated even when other keys are unknown.
 	c := Config{}
-	if len(probs) == 0 {
-		probs = append(probs, decode(k, &c)...)
-	}
-	if len(probs) == 0 {
+	decodeProbs := decode(k, &c)
+	probs = append(probs, decodeProbs...)
+	if len(decodeProbs) == 0 {
 		c.Source = Source{File: file, Profile: opts.Profile}
 		probs = append(probs, c.normalize(home)...)
-	}
-	if len(probs) == 0 {
-		if err := c.Validate(); err != nil {
-			return Config{}, core.E(core.KindInvalid, op, err)
+		var ve *ValidationError
+		if err := c.Validate(); errors.As(err, &ve) {
+			probs = append(probs, ve.Problems...)
 		}
-		return c, nil
 	}
-	return Config{}, core.E(core.KindInvalid, op, &ValidationError{Source: file, Problems: probs})
+	if len(probs) > 0 {
+		return Config{}, core.E(core.KindInvalid, op, &ValidationError{Source: file, Problems: dedupe(probs)})
+	}
+	return c, nil
+}
+
+// dedupe drops repeated reports of one key (a value of the wrong shape is
+// reported by the key check and again by the decoder), keeping the first.
+func dedupe(probs []FieldError) []FieldError {
+	seen := map[string]bool{}
+	out := probs[:0:0]
+	for _, p := range probs {
+		if !seen[p.Path] {
+			seen[p.Path] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // findFile resolves which file to read: "" when none.
@@ -259,15 +276,15 @@ func envLayer(env map[string]string) map[string]any {
 	keys := map[string]reflect.Type{}
 	leafKeys(configType, "", keys)
 	out := map[string]any{}
-	if v, ok := env[EnvHFToken]; ok {
+	if v := env[EnvHFToken]; v != "" {
 		out["hub.token"] = v
 	}
-	if v, ok := env[EnvHFEndpoint]; ok {
+	if v := env[EnvHFEndpoint]; v != "" {
 		out["hub.endpoint"] = v
 	}
 	for key, typ := range keys {
 		v, ok := env[envName(key)]
-		if !ok {
+		if !ok || (v == "" && typ.Kind() != reflect.Slice) {
 			continue
 		}
 		if typ.Kind() == reflect.Slice {

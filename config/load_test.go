@@ -191,6 +191,7 @@ func TestEnvironment(t *testing.T) {
 		{"HF_TOKEN", []string{"HF_TOKEN=hf_abc"}, func(c Config) any { return c.Hub.Token }, "hf_abc"},
 		{"PENSIEVE_HUB_TOKEN wins over HF_TOKEN", []string{"HF_TOKEN=hf_abc", "PENSIEVE_HUB_TOKEN=hf_xyz"}, func(c Config) any { return c.Hub.Token }, "hf_xyz"},
 		{"HF_ENDPOINT", []string{"HF_ENDPOINT=http://mirror.local"}, func(c Config) any { return c.Hub.Endpoint }, "http://mirror.local"},
+		{"empty scalar counts as unset", []string{"PENSIEVE_SERVER_ADDR=", "HF_TOKEN="}, func(c Config) any { return c.Server.Addr + "|" + c.Hub.Token }, DefaultAddr + "|"},
 		{"unknown PENSIEVE_ variables ignored", []string{"PENSIEVE_FIXTURES=/x", "PENSIEVE_NOPE=1"}, func(c Config) any { return c.Server.Addr }, DefaultAddr},
 	}
 	for _, tt := range tests {

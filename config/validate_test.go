@@ -45,6 +45,8 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"two defaults", "[[models]]\npath = \"/m/a.gguf\"\ndefault = true\n[[models]]\npath = \"/m/b.gguf\"\ndefault = true\n",
 			[]string{"models[1].default: only one model may be the default (models[0] already is)"}},
 		{"profile key", "[profiles.dev.server]\nadr = \"x\"\n", []string{"profiles.dev.server.adr: unknown key"}},
+		{"unknown key and bad value together", "[server]\naddr = \"nope\"\n[engine]\nslotz = 3\n",
+			[]string{"engine.slotz: unknown key", "server.addr: want host:port"}},
 		{"several problems at once", "device = \"gpu\"\n[engine]\nslots = 0\nbatch_size = 0\n",
 			[]string{"engine.slots: must be at least 1", "engine.batch_size: must be at least 1", "device: must be one of"}},
 	}
