@@ -48,6 +48,9 @@ func New(stdout, stderr io.Writer) *cli.App {
 		EnableBashCompletion: true,
 		HideVersion:          true,
 		Commands:             cmds,
+		Flags:                globalFlags(),
+		Before:               checkGlobalFlags,
+		OnUsageError:         onUsageError,
 	}
 }
 
