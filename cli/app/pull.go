@@ -8,6 +8,7 @@ import (
 
 	"github.com/pensieve-llm/pensieve/cli/internal/hub"
 	"github.com/pensieve-llm/pensieve/cli/internal/progress"
+	"github.com/pensieve-llm/pensieve/config"
 	"github.com/pensieve-llm/pensieve/core"
 )
 
@@ -24,8 +25,8 @@ func modelsPullCommand() *cli.Command {
 		ArgsUsage: "REF",
 		Flags: append(globalFlags(),
 			modelsDirFlag(),
-			&cli.StringFlag{Name: "revision", Value: hub.DefaultRevision, Usage: "branch, tag or commit to download"},
-			&cli.StringFlag{Name: "hf-endpoint", Usage: "hub `URL` (hub.endpoint or HF_ENDPOINT, default " + "https://huggingface.co)"},
+			&cli.StringFlag{Name: "revision", Value: hub.DefaultRevision, Usage: "the branch, tag or commit `REV` to download"},
+			&cli.StringFlag{Name: "hf-endpoint", Usage: "hub `URL` (hub.endpoint or HF_ENDPOINT, default " + config.DefaultHubEndpoint + ")"},
 			&cli.BoolFlag{Name: "force", Usage: "download again even if the file is already there"},
 			&cli.IntFlag{Name: "retries", Value: 3, Usage: "resume an interrupted transfer up to `N` times before giving up"},
 		),
