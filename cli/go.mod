@@ -6,13 +6,17 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/pensieve-llm/pensieve/config v0.0.0
 	github.com/pensieve-llm/pensieve/core v0.0.0
+	github.com/pensieve-llm/pensieve/engine v0.0.0
+	github.com/pensieve-llm/pensieve/metal v0.0.0
 	github.com/pensieve-llm/pensieve/model v0.0.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/zap v1.28.0
 )
 
 require (
+	github.com/ardanlabs/jinja v1.8.0 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
+	github.com/ebitengine/purego v0.11.3 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
 	github.com/knadh/koanf/maps v0.1.2 // indirect
 	github.com/knadh/koanf/parsers/json v1.0.1 // indirect
@@ -28,6 +32,7 @@ require (
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.4 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )
 
 replace (
