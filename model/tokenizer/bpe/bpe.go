@@ -65,8 +65,11 @@ func New(tokens []string, ids map[string]core.TokenID, merges []string, ignoreMe
 		extraIDs[s] = id
 		return id
 	}
+	// Walk the merges backwards and overwrite, so a repeated pair ends up
+	// with its first (lowest) rank without a second lookup per merge.
 	var buf []byte
-	for rank, line := range merges {
+	for rank := len(merges) - 1; rank >= 0; rank-- {
+		line := merges[rank]
 		// The separator is the first space after byte 0, so a merge may
 		// start with a space (llama.cpp: word.find(' ', 1)).
 		sp := -1
@@ -80,17 +83,13 @@ func New(tokens []string, ids map[string]core.TokenID, merges []string, ignoreMe
 		}
 		left, right := line[:sp], line[sp+1:]
 		l, r := intern(left), intern(right)
-		key := pairKey(l, r)
-		if _, dup := m.merges[key]; dup {
-			continue
-		}
 		buf = append(append(buf[:0], left...), right...)
 		res, ok := ids[string(buf)]
 		resSym := int32(res)
 		if !ok {
 			resSym = intern(string(buf))
 		}
-		m.merges[key] = merge{rank: int32(rank), result: resSym}
+		m.merges[pairKey(l, r)] = merge{rank: int32(rank), result: resSym}
 	}
 	for b := range 256 {
 		m.byteSym[b] = -1
