@@ -7,11 +7,9 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/pensieve-llm/pensieve/core v0.0.0
 	go.uber.org/zap v1.28.0
+	golang.org/x/sys v0.50.0
 )
 
-require (
-	go.uber.org/multierr v1.10.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
-)
+require go.uber.org/multierr v1.10.0 // indirect
 
 replace github.com/pensieve-llm/pensieve/core => ../core

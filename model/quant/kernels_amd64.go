@@ -1,3 +1,104 @@
+//go:build !purego
+
 package quant
 
-func bestKernels() *kernelSet { return genericKernels }
+import (
+	"github.com/pensieve-llm/pensieve/core"
+	"golang.org/x/sys/cpu"
+)
+
+// The AVX2 kernels of dot_amd64.s. Pointers must cover the lengths given;
+// the wrappers below guarantee it.
+
+//go:noescape
+func dotF32AVX2(w *byte, x *float32, n int) float32
+
+//go:noescape
+func dotF16AVX2(w *byte, x *float32, n int) float32
+
+//go:noescape
+func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ4_0AVX2(w *byte, q *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ4_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ6_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+
+// hasAVX2 reports whether the AVX2 kernels can run: AVX2 and FMA (every
+// such CPU also has F16C, which the fp16 scale loads use).
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+func bestKernels() *kernelSet {
+	if !hasAVX2 {
+		return genericKernels
+	}
+	return mergeKernels("avx2", avx2Dots)
+}
+
+var avx2Dots = map[core.DType]dotFunc{
+	core.F32:  dotF32Fast,
+	core.F16:  dotF16Fast,
+	core.Q8_0: dotQ8_0Fast,
+	core.Q4_0: dotQ4_0Fast,
+	core.Q4_K: dotQ4_KFast,
+	core.Q6_K: dotQ6_KFast,
+}
+
+// The float kernels take multiples of 32 elements; the tail (rows of other
+// lengths) is finished in Go.
+
+func dotF32Fast(w []byte, a *acts, i int) float32 {
+	x := a.f[i*a.k : (i+1)*a.k]
+	m := len(x) &^ 31
+	var s float32
+	if m > 0 {
+		_ = w[4*m-1]
+		s = dotF32AVX2(&w[0], &x[0], m)
+	}
+	for j := m; j < len(x); j++ {
+		s += float32(f32At(w, j) * x[j])
+	}
+	return s
+}
+
+func dotF16Fast(w []byte, a *acts, i int) float32 {
+	x := a.f[i*a.k : (i+1)*a.k]
+	m := len(x) &^ 31
+	var s float32
+	if m > 0 {
+		_ = w[2*m-1]
+		s = dotF16AVX2(&w[0], &x[0], m)
+	}
+	for j := m; j < len(x); j++ {
+		s += float32(F16ToF32(uint16(w[2*j])|uint16(w[2*j+1])<<8) * x[j])
+	}
+	return s
+}
+
+func dotQ8_0Fast(w []byte, a *acts, i int) float32 {
+	q, d := a.rowQ(i, 32)
+	_ = w[34*len(d)-1]
+	return dotQ8_0AVX2(&w[0], &q[0], &d[0], len(d))
+}
+
+func dotQ4_0Fast(w []byte, a *acts, i int) float32 {
+	q, d := a.rowQ(i, 32)
+	_ = w[18*len(d)-1]
+	return dotQ4_0AVX2(&w[0], &q[0], &d[0], len(d))
+}
+
+func dotQ4_KFast(w []byte, a *acts, i int) float32 {
+	q, d := a.rowQ(i, 256)
+	_ = w[144*len(d)-1]
+	return dotQ4_KAVX2(&w[0], &q[0], &d[0], &a.rowBsums(i)[0], len(d))
+}
+
+func dotQ6_KFast(w []byte, a *acts, i int) float32 {
+	q, d := a.rowQ(i, 256)
+	_ = w[210*len(d)-1]
+	return dotQ6_KAVX2(&w[0], &q[0], &d[0], &a.rowBsums(i)[0], len(d))
+}

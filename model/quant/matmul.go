@@ -104,8 +104,9 @@ func (j *mmJob) Do(_, lo, hi int) {
 
 // kernelSet is the dot product per weight type chosen for this CPU.
 type kernelSet struct {
-	name string
-	dot  map[core.DType]dotFunc
+	name  string
+	dot   map[core.DType]dotFunc
+	accel map[core.DType]bool // types whose kernel is not the portable one
 }
 
 // genericKernels uses only the portable Go kernels.
@@ -121,8 +122,9 @@ func mergeKernels(name string, fast map[core.DType]dotFunc) *kernelSet {
 	for t, f := range genericDots {
 		m[t] = f
 	}
+	accel := make(map[core.DType]bool, len(fast))
 	for t, f := range fast {
-		m[t] = f
+		m[t], accel[t] = f, true
 	}
-	return &kernelSet{name: name, dot: m}
+	return &kernelSet{name: name, dot: m, accel: accel}
 }

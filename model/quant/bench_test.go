@@ -1,0 +1,116 @@
+package quant
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/model/parallel"
+)
+
+// Benchmark geometry: a 2048×8192 weight matrix (rows of 8192), the size of
+// a small model's FFN projection. Throughput is reported as weight bytes
+// per second (SetBytes), to compare with BenchmarkMemRead.
+const benchRows, benchK = 2048, 8192
+
+// BenchmarkMatVec measures one-token matrix-vector products per weight type
+// at 1 and 2 threads.
+func BenchmarkMatVec(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x := randNormal(3, benchK)
+	out := make([]float32, benchRows)
+	for _, typ := range matmulTypes {
+		w := &core.Tensor{Name: "bench", Type: typ, Shape: []int{benchK, benchRows}, Data: randomBlocks(r, typ, benchK*benchRows)}
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", typeNameForTest(typ), threads), func(b *testing.B) {
+				p := parallel.New(threads)
+				defer p.Close()
+				b.SetBytes(int64(len(w.Data)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := MatMul(out, w, x, 1, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkMatMulPrefill measures a 64-token product (prompt processing).
+func BenchmarkMatMulPrefill(b *testing.B) {
+	const n = 64
+	r := rand.New(rand.NewPCG(1, 2))
+	x := randNormal(3, n*benchK)
+	out := make([]float32, n*benchRows)
+	for _, typ := range []core.DType{core.Q4_K, core.Q8_0, core.Q6_K, core.F16} {
+		w := &core.Tensor{Name: "bench", Type: typ, Shape: []int{benchK, benchRows}, Data: randomBlocks(r, typ, benchK*benchRows)}
+		b.Run(typeNameForTest(typ), func(b *testing.B) {
+			p := parallel.New(2)
+			defer p.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := MatMul(out, w, x, n, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)*2*n*benchK*benchRows/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// memBuf is a 1 GiB buffer, larger than any cache, for BenchmarkMemRead.
+var memBuf = sync.OnceValue(func() []uint64 {
+	buf := make([]uint64, 1<<30/8)
+	for i := range buf {
+		buf[i] = uint64(i)
+	}
+	return buf
+})
+
+// sumTask sums its share of a buffer into per-worker slots.
+type sumTask struct {
+	buf  []uint64
+	sums [8]struct {
+		v uint64
+		_ [56]byte
+	}
+}
+
+func (s *sumTask) Do(worker, lo, hi int) { s.sums[worker].v += sumWords(s.buf[lo:hi]) }
+
+// sumWords adds the words with four independent accumulators, enough to
+// keep the loads, not the adds, the bottleneck.
+func sumWords(b []uint64) uint64 {
+	var s0, s1, s2, s3 uint64
+	for len(b) >= 4 {
+		s0 += b[0]
+		s1 += b[1]
+		s2 += b[2]
+		s3 += b[3]
+		b = b[4:]
+	}
+	for _, v := range b {
+		s0 += v
+	}
+	return s0 + s1 + s2 + s3
+}
+
+// BenchmarkMemRead measures the machine's read bandwidth at 1 and 2
+// threads: the ceiling for a memory-bound matrix-vector product.
+func BenchmarkMemRead(b *testing.B) {
+	buf := memBuf()
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			p := parallel.New(threads)
+			defer p.Close()
+			t := &sumTask{buf: buf}
+			b.SetBytes(int64(len(buf) * 8))
+			for b.Loop() {
+				p.Run(t, len(buf), (len(buf)+threads-1)/threads)
+			}
+		})
+	}
+}

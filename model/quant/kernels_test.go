@@ -1,0 +1,112 @@
+package quant
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/model/dtype"
+)
+
+func TestMatMulFast(t *testing.T) {
+	t.Logf("kernel set: %s", kernels.name)
+	testMatMul(t, kernels)
+}
+
+// halfOffsets lists the byte offsets of the fp16 scale fields in a block.
+var halfOffsets = map[core.DType][]int{
+	core.Q4_0: {0}, core.Q4_1: {0, 2}, core.Q5_0: {0}, core.Q5_1: {0, 2}, core.Q8_0: {0},
+	core.IQ4_NL: {0}, core.Q2_K: {80, 82}, core.Q3_K: {108}, core.Q4_K: {0, 2}, core.Q5_K: {0, 2},
+	core.Q6_K: {208}, core.IQ4_XS: {0},
+}
+
+// randomBlocks fills rows of typ with random bytes — every bit pattern of
+// quants and sub-scales — but finite fp16 scales in [-1, 1].
+func randomBlocks(r *rand.Rand, typ core.DType, k int) []byte {
+	size, blck := dtype.TypeSize(typ), dtype.BlockSize(typ)
+	b := make([]byte, k/blck*size)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	switch typ {
+	case core.F32:
+		for j := range k {
+			binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(float32(r.NormFloat64())))
+		}
+	case core.F16, core.BF16:
+		for j := range k {
+			v := float32(r.NormFloat64())
+			h := F32ToF16(v)
+			if typ == core.BF16 {
+				h = F32ToBF16(v)
+			}
+			binary.LittleEndian.PutUint16(b[2*j:], h)
+		}
+	default:
+		for blk := 0; blk < len(b); blk += size {
+			for _, off := range halfOffsets[typ] {
+				binary.LittleEndian.PutUint16(b[blk+off:], F32ToF16(float32(r.Float64()*2-1)))
+			}
+		}
+	}
+	return b
+}
+
+// TestFastKernelsMatchGeneric runs every accelerated kernel against the
+// portable one on random bit patterns and random activations, for row
+// lengths that exercise the unrolled loops and their tails.
+func TestFastKernelsMatchGeneric(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for typ := range kernels.accel {
+		fast, slow := kernels.dot[typ], genericDots[typ]
+		kind, _ := actKindOf(typ)
+		for _, k := range []int{32, 64, 96, 256, 512, 768, 1280, 4096, 40, 7} {
+			if k%dtype.BlockSize(typ) != 0 || k%kind.block() != 0 {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/k=%d", dtype.Name(typ), k), func(t *testing.T) {
+				for trial := range 20 {
+					w := randomBlocks(r, typ, k)
+					x := make([]float32, 2*k)
+					for i := range x {
+						x[i] = float32(r.NormFloat64())
+						if trial%5 == 0 && i%7 == 0 {
+							x[i] *= 1000 // a few outliers stretch the activation scale
+						}
+					}
+					var a acts
+					a.prepare(kind, x, 2, k)
+					for i := range 2 {
+						got, want := fast(w, &a, i), slow(w, &a, i)
+						if !closeDot(got, want, w, typ, &a, i) {
+							t.Fatalf("trial %d row %d: fast %v, generic %v", trial, i, got, want)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// closeDot accepts a difference of a few float32 roundings of the terms'
+// magnitude (the kernels sum in a different order).
+func closeDot(got, want float32, w []byte, typ core.DType, a *acts, i int) bool {
+	wf := make([]float32, a.k)
+	if err := Dequantize(wf, typ, w); err != nil {
+		return false
+	}
+	var mag float64
+	for j := range wf {
+		var av float64
+		if a.kind <= actBF16 {
+			av = float64(a.f[i*a.k+j])
+		} else {
+			av = float64(a.q[i*a.k+j]) * float64(a.d[(i*a.k+j)/a.kind.block()])
+		}
+		mag += math.Abs(float64(wf[j]) * av)
+	}
+	return math.Abs(float64(got)-float64(want)) <= 1e-5*mag+1e-6
+}
