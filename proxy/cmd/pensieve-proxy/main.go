@@ -3,19 +3,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
-	"github.com/urfave/cli/v2"
+	"github.com/pensieve-llm/pensieve/proxy"
 )
 
 func main() {
-	app := &cli.App{
-		Name:  "pensieve-proxy",
-		Usage: "an Anthropic-compatible gateway in front of Pensieve and OpenAI-compatible servers",
-	}
-	if err := app.Run(os.Args); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := proxy.NewApp().RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "pensieve-proxy:", err)
-		os.Exit(1)
+		os.Exit(proxy.ExitCode(err))
 	}
 }
