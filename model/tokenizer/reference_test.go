@@ -90,3 +90,29 @@ func TestReferenceTokenizations(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentEncode encodes the reference texts from several goroutines
+// at once (run with -race) and checks every result.
+func TestConcurrentEncode(t *testing.T) {
+	tok := load(t, "vocab-llama3.gguf")
+	cases := readCases(t, "llama3.jsonl")
+	var wg sync.WaitGroup
+	errs := make(chan string, 4*len(cases))
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, c := range cases {
+				got, err := tok.Encode(nil, c.Text, false)
+				if err != nil || !cmp.Equal(c.IDs, got, cmpopts.EquateEmpty()) {
+					errs <- c.Text
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for text := range errs {
+		t.Errorf("concurrent Encode(%q) differs from the reference", text)
+	}
+}
