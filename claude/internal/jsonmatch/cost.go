@@ -206,32 +206,67 @@ func arrayCost(f *frame) int {
 	return rest(int(f.count))
 }
 
-// PlainString reports whether the match is inside a string's characters
-// with no escape or multi-byte character pending: any token made only of
-// plain characters (no quote, backslash or control byte, whole UTF-8
-// sequences) may come next, as long as it fits room characters (room < 0:
-// unbounded).
-func (m *Matcher) PlainString() (room int, ok bool) {
+// Plain describes a state inside a string's characters, with no escape
+// or multi-byte character pending: any token made only of plain
+// characters (no quote, backslash or control byte, whole UTF-8 sequences)
+// may come next when it fits Room.
+type Plain struct {
+	Room  int // characters the string may still take; < 0: unbounded
+	Cost  int // MinRemaining now
+	Short int // characters still needed to reach minLength
+}
+
+// PlainString returns the Plain description of the state, or false when
+// the state is not inside a string's plain characters.
+func (m *Matcher) PlainString() (Plain, bool) {
 	if len(m.stack) == 0 {
-		return 0, false
+		return Plain{}, false
 	}
 	f := &m.stack[len(m.stack)-1]
 	if f.kind != fString || f.ph != stChars || f.utf != 0 {
-		return 0, false
+		return Plain{}, false
 	}
-	if f.n.maxLen < 0 {
-		return -1, true
+	p := Plain{Room: -1, Cost: m.MinRemaining(), Short: max(0, f.n.minLen-int(f.count))}
+	if f.n.maxLen >= 0 {
+		p.Room = f.n.maxLen - int(f.count)
 	}
-	return f.n.maxLen - int(f.count), true
+	return p, true
 }
 
-// PlainCost returns MinRemaining after chars more plain characters, for a
-// state where PlainString is true.
-func (m *Matcher) PlainCost(chars int) int {
-	f := &m.stack[len(m.stack)-1]
-	cost := m.MinRemaining()
-	if short := f.n.minLen - int(f.count); short > 0 {
-		cost -= min(short, chars)
+// CostAfter returns MinRemaining after chars more plain characters.
+func (p Plain) CostAfter(chars int) int { return p.Cost - min(p.Short, chars) }
+
+// Completion returns a shortest byte string that completes the match from
+// the current state (empty when Done): the repair of a truncated output.
+func (m *Matcher) Completion() []byte {
+	var out []byte
+	cur := NewMatcher(m.p)
+	cur.CopyFrom(m)
+	tmp := NewMatcher(m.p)
+	for !cur.Done() {
+		need := cur.MinRemaining()
+		found := false
+		for _, b := range completionBytes {
+			tmp.CopyFrom(cur)
+			if tmp.Feed(b) && tmp.MinRemaining() == need-1 {
+				cur.Feed(b)
+				out = append(out, b)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return out // unreachable: MinRemaining is always achievable
+		}
 	}
-	return cost
+	return out
 }
+
+// completionBytes are tried in this order, so repairs read naturally.
+var completionBytes = func() []byte {
+	bs := []byte(`"}]0:,nulltruefalse`)
+	for b := 0; b < 256; b++ {
+		bs = append(bs, byte(b))
+	}
+	return bs
+}()

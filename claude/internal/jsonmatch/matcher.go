@@ -18,6 +18,11 @@ type Grammar struct {
 	Infix   string
 	Schemas []*Schema
 	Suffix  string
+
+	// Lenient drops the limits that keep a sampled output short (runs of
+	// whitespace, digits, nesting of free values) and accepts surrogate
+	// escapes: for reading what a model wrote rather than steering it.
+	Lenient bool
 }
 
 // Program is a compiled Grammar, immutable and safe for concurrent use.
@@ -27,11 +32,12 @@ type Program struct {
 	nameSchema            []*node  // by sorted name
 	afterName             []int    // by sorted name: shortest rest after the name
 	schema                *node    // without names
+	lenient               bool
 }
 
 // NewProgram compiles g.
 func NewProgram(g Grammar) (*Program, error) {
-	p := &Program{prefix: []byte(g.Prefix), infix: []byte(g.Infix), suffix: []byte(g.Suffix)}
+	p := &Program{prefix: []byte(g.Prefix), infix: []byte(g.Infix), suffix: []byte(g.Suffix), lenient: g.Lenient}
 	if len(g.Names) == 0 {
 		if len(g.Schemas) != 1 {
 			return nil, fmt.Errorf("jsonmatch: a grammar without names needs exactly one schema, not %d", len(g.Schemas))
@@ -349,7 +355,10 @@ func (m *Matcher) pop() {
 func isWS(b byte) bool { return b == ' ' || b == '\n' || b == '\t' || b == '\r' }
 
 // space takes a whitespace byte within the run limit.
-func space(f *frame) result {
+func (m *Matcher) space(f *frame) result {
+	if m.p.lenient {
+		return consumed
+	}
 	if f.ws >= maxWS {
 		return rejected
 	}
@@ -367,9 +376,9 @@ func (m *Matcher) step(b byte) result {
 	case fArray:
 		return m.arrayStep(f, b)
 	case fString:
-		return stringStep(f, b)
+		return stringStep(f, b, m.p.lenient)
 	case fNumber:
-		return numberStep(f, b)
+		return numberStep(f, b, m.p.lenient)
 	case fLit, fKey:
 		return m.litStep(f, b)
 	}
@@ -378,7 +387,7 @@ func (m *Matcher) step(b byte) result {
 
 func (m *Matcher) valueStep(f *frame, b byte) result {
 	if isWS(b) {
-		return space(f)
+		return m.space(f)
 	}
 	n := f.n
 	if len(n.lits) > 0 && n.kinds&firstByteKinds(b) == 0 {
@@ -389,7 +398,7 @@ func (m *Matcher) valueStep(f *frame, b byte) result {
 		*f = frame{kind: fLit, n: n, lits: n.lits, hi: int32(len(n.lits))}
 		return retry
 	}
-	containers := n != anyNode || len(m.stack) < maxAnyDepth
+	containers := n != anyNode || m.p.lenient || len(m.stack) < maxAnyDepth
 	switch {
 	case b == '{' && n.kinds&kObject != 0 && containers:
 		*f = frame{kind: fObject, n: n, ph: obOpen}
@@ -439,7 +448,7 @@ func moreKeys(f *frame) bool {
 
 func (m *Matcher) objectStep(f *frame, b byte) result {
 	if isWS(b) && f.ph != obKey && f.ph != obValue {
-		return space(f)
+		return m.space(f)
 	}
 	switch f.ph {
 	case obOpen, obComma:
@@ -484,7 +493,7 @@ var freeKey = &node{kinds: kString, maxLen: -1, maxItems: -1, minBytes: 2}
 
 func (m *Matcher) arrayStep(f *frame, b byte) result {
 	if isWS(b) && f.ph != arValue {
-		return space(f)
+		return m.space(f)
 	}
 	n := f.n
 	switch f.ph {
@@ -510,7 +519,7 @@ func (m *Matcher) arrayStep(f *frame, b byte) result {
 	return rejected
 }
 
-func stringStep(f *frame, b byte) result {
+func stringStep(f *frame, b byte, lenient bool) result {
 	if f.utf > 0 {
 		if b < f.ulo || b > f.uhi {
 			return rejected
@@ -539,7 +548,7 @@ func stringStep(f *frame, b byte) result {
 		case 0:
 			f.hexD = b == 'd' || b == 'D'
 		case 1:
-			if f.hexD && (b >= '8' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F') {
+			if !lenient && f.hexD && (b >= '8' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F') {
 				return rejected // a surrogate half would not survive decoding
 			}
 		}
@@ -585,7 +594,7 @@ func isHex(b byte) bool {
 	return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F'
 }
 
-func numberStep(f *frame, b byte) result {
+func numberStep(f *frame, b byte, lenient bool) result {
 	digit := b >= '0' && b <= '9'
 	switch f.ph {
 	case nStart:
@@ -613,7 +622,7 @@ func numberStep(f *frame, b byte) result {
 	case nZero, nInt:
 		switch {
 		case digit && f.ph == nInt:
-			if f.count >= maxIntDigits {
+			if f.count >= maxIntDigits && !lenient {
 				return rejected
 			}
 			f.count++
@@ -637,7 +646,7 @@ func numberStep(f *frame, b byte) result {
 	case nFrac:
 		switch {
 		case digit:
-			if f.count >= maxFracDig {
+			if f.count >= maxFracDig && !lenient {
 				return rejected
 			}
 			f.count++
@@ -665,7 +674,7 @@ func numberStep(f *frame, b byte) result {
 		return consumed
 	case nExpDigits:
 		if digit {
-			if f.count >= maxExpDigits {
+			if f.count >= maxExpDigits && !lenient {
 				return rejected
 			}
 			f.count++
@@ -729,3 +738,7 @@ func (m *Matcher) String() string {
 	}
 	return b.String()
 }
+
+// Closed reports whether the match is complete and no further byte can
+// extend it (a Done number may still grow; a closed string cannot).
+func (m *Matcher) Closed() bool { return m.phase == rDone }
