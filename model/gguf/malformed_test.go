@@ -124,6 +124,7 @@ func TestMalformed(t *testing.T) {
 		{"duplicate key", new(raw).header(0, 2).kvU32("k", 1).kvU32("k", 2).b, "duplicate metadata key"},
 		{"alignment wrong type", new(raw).header(0, 1).str(KeyAlignment).u32(uint32(TypeUint64)).u64(32).b, "alignment"},
 		{"alignment zero", new(raw).header(0, 1).kvU32(KeyAlignment, 0).u64(0).b, "power of two"},
+		{"alignment past the file", new(raw).header(0, 1).kvU32(KeyAlignment, 1<<30).b, "past the end"},
 		{"alignment 48", new(raw).header(0, 1).kvU32(KeyAlignment, 48).u64(0).b, "power of two"},
 		{"empty tensor name", new(raw).header(1, 0).tensor("", 0, 0, 4).data(16), "empty tensor name"},
 		{"64-byte tensor name", new(raw).header(1, 0).tensor(strings.Repeat("n", 64), 0, 0, 4).data(16), "longer than 63"},

@@ -124,6 +124,11 @@ func parse(r io.ReaderAt, size int64, whole []byte) (*File, error) {
 	}
 	align := int64(f.Alignment)
 	f.DataOffset = (d.pos + align - 1) / align * align
+	// ggml and gguf-py always write the padding before the data section,
+	// even when there are no tensors.
+	if f.DataOffset > size {
+		return nil, formatErr(d.pos, "data section at %d (alignment %d) starts past the end of the file (%d bytes)", f.DataOffset, align, size)
+	}
 	if err := checkData(f); err != nil {
 		return nil, err
 	}
