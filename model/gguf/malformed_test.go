@@ -275,3 +275,25 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("bad version: %v", err)
 	}
 }
+
+func TestVersion2(t *testing.T) {
+	v2 := patch(validFile(t), 4, 2)
+	f, err := Read(bytes.NewReader(v2), int64(len(v2)))
+	if err != nil || f.Version != 2 || len(f.Tensors) != 2 {
+		t.Fatalf("v2 file: %v", err)
+	}
+}
+
+// BenchmarkOpenVocab opens the Llama 3 vocabulary (128k tokens, 280k
+// merges decoded at open).
+func BenchmarkOpenVocab(b *testing.B) {
+	path := fixtures.Path(b, "models", "vocab-llama3.gguf")
+	b.ReportAllocs()
+	for b.Loop() {
+		f, err := Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
