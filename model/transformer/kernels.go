@@ -1,0 +1,163 @@
+package transformer
+
+import (
+	"math"
+
+	"github.com/pensieve-llm/pensieve/model/quant"
+)
+
+// The kernels below take the output first and write into preallocated
+// slices. Their arithmetic follows ggml's CPU operators step by step
+// (spec §6): f32 values, double only where ggml uses it.
+
+// sqrt32 is sqrtf: the float64 square root rounded to float32 is the
+// correctly rounded float32 result.
+func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
+
+// exp32, tanh32, cos32, sin32, log32 and pow32 compute in float64 and round:
+// that reproduces glibc's float functions except in rare last-bit cases
+// (spec §6.6).
+func exp32(x float32) float32       { return float32(math.Exp(float64(x))) }
+func tanh32(x float32) float32      { return float32(math.Tanh(float64(x))) }
+func cos32(x float32) float32       { return float32(math.Cos(float64(x))) }
+func sin32(x float32) float32       { return float32(math.Sin(float64(x))) }
+func log32(x float32) float32       { return float32(math.Log(float64(x))) }
+func pow32(x, y float32) float32    { return float32(math.Pow(float64(x), float64(y))) }
+func roundF16(x float32) float32    { return quant.F16ToF32(quant.F32ToF16(x)) }
+func fma32(a, b, c float32) float32 { return float32(math.FMA(float64(a), float64(b), float64(c))) }
+
+// rmsnorm writes x / √(mean(x²) + eps) · w into out (both (len(w),)).
+// As ggml's rms_norm followed by mul (spec §6.2): squares in f32 summed in
+// double, ε inside the root, the scale and the weight applied as two
+// separate f32 roundings. out may alias x.
+func rmsnorm(out, x, w []float32, eps float32) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v * v)
+	}
+	mean := float32(sum / float64(len(x)))
+	scale := 1 / sqrt32(mean+eps)
+	out = out[:len(x)]
+	w = w[:len(x)]
+	for i, v := range x {
+		out[i] = (v * scale) * w[i]
+	}
+}
+
+// rmsnormRows applies rmsnorm to each of the n rows of x (n, len(w)).
+func rmsnormRows(out, x, w []float32, eps float32, n int) {
+	d := len(w)
+	for r := range n {
+		rmsnorm(out[r*d:(r+1)*d], x[r*d:(r+1)*d], w, eps)
+	}
+}
+
+// rmsnormHeads applies rmsnorm with weight w (headDim,) to every head of
+// every row of x (rows, heads·headDim) in place: the QK-norm of qwen3 and
+// gemma3.
+func rmsnormHeads(x, w []float32, eps float32) {
+	d := len(w)
+	for o := 0; o+d <= len(x); o += d {
+		rmsnorm(x[o:o+d], x[o:o+d], w, eps)
+	}
+}
+
+// add sets dst[i] += x[i].
+func add(dst, x []float32) {
+	x = x[:len(dst)]
+	for i := range dst {
+		dst[i] += x[i]
+	}
+}
+
+// addBias adds b (width,) to each row of x (rows, width).
+func addBias(x, b []float32) {
+	d := len(b)
+	for o := 0; o+d <= len(x); o += d {
+		add(x[o:o+d], b)
+	}
+}
+
+// scale multiplies x by s.
+func scale(x []float32, s float32) {
+	for i := range x {
+		x[i] *= s
+	}
+}
+
+// softcap replaces x by c·tanh(x/c), as llama.cpp's graph computes it:
+// a scale by 1/c, tanh, and a scale by c.
+func softcap(x []float32, c float32) {
+	inv := 1 / c
+	for i, v := range x {
+		x[i] = tanh32(v*inv) * c
+	}
+}
+
+// swiglu sets out[i] = SiLU(gate[i])·up[i], SiLU(x) = x/(1 + e^(−x)) with
+// ggml's vectorized exp (spec §6.5). out may alias gate or up.
+func swiglu(out, gate, up []float32) {
+	gate, up = gate[:len(out)], up[:len(out)]
+	for i, g := range gate {
+		out[i] = g / (1 + expVec(-g)) * up[i]
+	}
+}
+
+// expVec is ggml_v_expf, the exp that ggml's SIMD SiLU uses (AVX2 form,
+// adapted from Arm's optimized routines): x = n·ln2 + b with n rounded by
+// the 1.5·2^23 trick, a degree-5 polynomial for e^b − 1, and the result
+// scaled by 2^n with explicit overflow and underflow handling. Its error is
+// up to ~1.5 ulp; matching it rather than a correctly rounded exp keeps
+// the activations bit-equal to llama.cpp's.
+func expVec(x float32) float32 {
+	const shift = float32(0x1.8p23)
+	z := fma32(x, 0x1.715476p+0, shift)
+	n := z - shift
+	b := fma32(-n, 0x1.7f7d1cp-20, fma32(-n, 0x1.62e4p-1, x))
+	e := math.Float32bits(z) << 23
+	k := math.Float32frombits(e + math.Float32bits(1))
+	u := b * b
+	j := fma32(fma32(fma32(0x1.0e4020p-7, b, 0x1.573e2ep-5), u, fma32(0x1.555e66p-3, b, 0x1.fffdb6p-2)), u, 0x1.ffffecp-1*b)
+	if abs := math.Abs(float64(n)); abs <= 126 {
+		return fma32(j, k, k)
+	} else if abs > 192 {
+		if n > 0 {
+			return float32(math.Inf(1))
+		}
+		return 0
+	}
+	var g uint32
+	if n <= 0 {
+		g = 0x82000000
+	}
+	s1 := math.Float32frombits(g + 0x7f000000)
+	s2 := math.Float32frombits(e - g)
+	return fma32(s2, j, s2) * s1
+}
+
+// geglu sets out[i] = GELU(gate[i])·up[i] with ggml's GELU: the tanh form
+// evaluated through an fp16 table, so the input is rounded to fp16 and the
+// result has fp16 precision; inputs ≤ −10 give 0 and ≥ 10 give x
+// (spec §6.5). out may alias gate or up.
+func geglu(out, gate, up []float32) {
+	gate, up = gate[:len(out)], up[:len(out)]
+	for i, g := range gate {
+		var y float32
+		switch {
+		case g <= -10:
+			y = 0
+		case g >= 10:
+			y = g
+		default:
+			y = roundF16(geluTanh(roundF16(g)))
+		}
+		out[i] = y * up[i]
+	}
+}
+
+// geluTanh is ggml_gelu_f32: 0.5x(1 + tanh(√(2/π)·x·(1 + 0.044715x²))).
+func geluTanh(x float32) float32 {
+	const sqrt2OverPi = float32(0.79788456080286535587989211986876)
+	const coefA = float32(0.044715)
+	return 0.5 * x * (1 + tanh32(sqrt2OverPi*x*(1+coefA*x*x)))
+}

@@ -1,0 +1,320 @@
+package transformer
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/model/quant"
+)
+
+// Model is a transformer whose weights are immutable and shared; all
+// per-sequence state lives in the Caches it creates. It implements
+// core.Model.
+type Model struct {
+	cfg    Config
+	w      *Weights
+	be     core.Backend
+	blocks func(ctx context.Context, c *Cache, b *core.Batch) error // the family's decoder blocks over st.x
+	info   core.ModelInfo
+	closer io.Closer // releases the weights' storage; nil when the caller owns it
+
+	ownBackend io.Closer // the default backend New created, closed by Close
+}
+
+// Option configures a Model.
+type Option func(*options)
+
+type options struct {
+	backend core.Backend
+}
+
+// WithBackend sets the device that computes the matrix products; the
+// caller keeps owning it. The default is a quant.CPU backend with one worker
+// per core, owned and closed by the model.
+func WithBackend(b core.Backend) Option { return func(o *options) { o.backend = b } }
+
+// New builds a model of configuration cfg from the tensors of src, named as
+// in GGUF files (spec §3.3). Tensor data must stay valid until the model is
+// closed; New does not take ownership of src.
+func New(cfg Config, src Source, opts ...Option) (*Model, error) {
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ld := &loader{src: src}
+	m := &Model{cfg: cfg, be: o.backend}
+	if m.be == nil {
+		cpu := quant.NewCPU()
+		m.be, m.ownBackend = cpu, cpu
+	}
+	switch cfg.Arch {
+	case ArchLlama, ArchQwen2, ArchQwen3:
+		m.w, m.blocks = llamaWeights(ld, &m.cfg), m.decoderForward
+	case ArchPhi3:
+		m.w, m.blocks = phi3Weights(ld, &m.cfg), m.decoderForward
+	case ArchGemma2, ArchGemma3:
+		m.w, m.blocks = gemmaWeights(ld, &m.cfg), m.gemmaForward
+	default:
+		return nil, core.Errorf(core.KindInvalid, "transformer.New", "unsupported architecture %q", cfg.Arch)
+	}
+	if ld.err != nil {
+		m.closeBackend()
+		return nil, ld.err
+	}
+	m.info = core.ModelInfo{
+		Name: cfg.Name, Arch: cfg.Arch, VocabSize: cfg.Vocab, ContextLength: cfg.Context,
+		Params: m.w.params(),
+	}
+	return m, nil
+}
+
+// Config returns the model's hyperparameters.
+func (m *Model) Config() Config { return m.cfg }
+
+// Info describes the model.
+func (m *Model) Info() core.ModelInfo { return m.info }
+
+// NewCache allocates a cache of slots sequences of up to positions tokens.
+func (m *Model) NewCache(slots, positions int) (core.KVCache, error) {
+	if slots <= 0 || positions <= 0 || positions > m.cfg.Context {
+		return nil, core.Errorf(core.KindInvalid, "transformer.NewCache",
+			"%d slots of %d positions (context %d)", slots, positions, m.cfg.Context)
+	}
+	return newCache(m, slots, positions), nil
+}
+
+// Close releases the weights and the default backend. No other method may
+// be called afterwards.
+func (m *Model) Close() error {
+	m.closeBackend()
+	if m.closer == nil {
+		return nil
+	}
+	c := m.closer
+	m.closer = nil
+	return c.Close()
+}
+
+func (m *Model) closeBackend() {
+	if m.ownBackend != nil {
+		m.ownBackend.Close() // quant.CPU.Close never fails
+		m.ownBackend = nil
+	}
+}
+
+// Forward evaluates b against cache (created by this model's NewCache) and
+// writes the logits of the entries that ask for them into logits, in batch
+// order, one row of Info().VocabSize per entry. See core.Model.
+func (m *Model) Forward(ctx context.Context, cache core.KVCache, b *core.Batch, logits []float32) error {
+	c, err := m.checkBatch(cache, b, logits)
+	if err != nil || b.Len() == 0 {
+		return err
+	}
+	n, cfg := b.Len(), &m.cfg
+	st := &c.st
+	st.ensure(cfg, c, n)
+	if err := m.w.embed(st.x[:n*cfg.Dim], b.Tokens, cfg.Dim); err != nil {
+		return fmt.Errorf("transformer.Forward: embeddings: %w", err)
+	}
+	if cfg.EmbedScale != 0 {
+		scale(st.x[:n*cfg.Dim], cfg.EmbedScale)
+	}
+	cfg.Rope.table(st.rope, b.Pos, m.ropeFactors(c))
+	if cfg.LocalRope.Dims > 0 {
+		cfg.LocalRope.table(st.ropeLocal, b.Pos, nil)
+	}
+	if err := m.blocks(ctx, c, b); err != nil {
+		return err
+	}
+	if err := m.head(logits, c, b); err != nil {
+		return err
+	}
+	for i := range n {
+		c.lens[b.Seq[i]] = int(b.Pos[i]) + 1
+	}
+	return nil
+}
+
+// ropeFactors returns the frequency divisors of the global RoPE: Llama 3's
+// rope_freqs, or phi3's LongRoPE table chosen by the cache's context
+// (long beyond the original context length, as llama.cpp chooses by n_ctx).
+func (m *Model) ropeFactors(c *Cache) []float32 {
+	switch {
+	case m.w.RopeFreqs != nil:
+		return m.w.RopeFreqs
+	case m.w.RopeLong != nil && c.positions > m.cfg.Rope.OrigCtx:
+		return m.w.RopeLong
+	}
+	return m.w.RopeShort
+}
+
+// head writes the logits of the entries that ask for them:
+// Woutput·(RMSNorm(h)·output_norm) (+ bias), soft-capped for gemma.
+func (m *Model) head(logits []float32, c *Cache, b *core.Batch) error {
+	st, cfg := &c.st, &m.cfg
+	d := cfg.Dim
+	rows := 0
+	for i, want := range b.Logits {
+		if want {
+			copy(st.xb[rows*d:(rows+1)*d], st.x[i*d:(i+1)*d])
+			rows++
+		}
+	}
+	if rows == 0 {
+		return nil
+	}
+	rmsnormRows(st.xb, st.xb, m.w.OutputNorm, cfg.NormEps, rows)
+	out := logits[:rows*cfg.Vocab]
+	if err := m.be.MatMul(out, m.w.Output, st.xb[:rows*d], rows); err != nil {
+		return fmt.Errorf("transformer.Forward: output: %w", err)
+	}
+	if m.w.OutputBias != nil {
+		addBias(out, m.w.OutputBias)
+	}
+	if cfg.FinalSoftcap > 0 {
+		softcap(out, cfg.FinalSoftcap)
+	}
+	return nil
+}
+
+// selfAttention writes Wo·Attention(Q, K, V) of layer l into out (n, dim)
+// for the normalized input in (n, dim), appending the batch's keys and
+// values to the cache.
+func (m *Model) selfAttention(out, in []float32, c *Cache, l int, b *core.Batch) error {
+	st, n, cfg := &c.st, b.Len(), &m.cfg
+	L := &m.w.Layers[l]
+	qd, kvd := cfg.QDim(), cfg.KVDim()
+	q, k, v := st.q[:n*qd], st.k[:n*kvd], st.v[:n*kvd] // (n, qd), (n, kvd), (n, kvd)
+	if L.Wqkv != nil {
+		qkv := st.qkv[:n*(qd+2*kvd)] // (n, qd + 2·kvd)
+		if err := m.matmul(qkv, L.Wqkv, in, n); err != nil {
+			return err
+		}
+		w := qd + 2*kvd
+		for i := range n {
+			copy(q[i*qd:(i+1)*qd], qkv[i*w:i*w+qd])
+			copy(k[i*kvd:(i+1)*kvd], qkv[i*w+qd:i*w+qd+kvd])
+			copy(v[i*kvd:(i+1)*kvd], qkv[i*w+qd+kvd:(i+1)*w])
+		}
+	} else {
+		if err := m.matmul(q, L.Wq, in, n); err != nil {
+			return err
+		}
+		if err := m.matmul(k, L.Wk, in, n); err != nil {
+			return err
+		}
+		if err := m.matmul(v, L.Wv, in, n); err != nil {
+			return err
+		}
+	}
+	if L.Bq != nil {
+		addBias(q, L.Bq)
+		addBias(k, L.Bk)
+		addBias(v, L.Bv)
+	}
+	if L.QNorm != nil {
+		rmsnormHeads(q, L.QNorm, cfg.NormEps)
+		rmsnormHeads(k, L.KNorm, cfg.NormEps)
+	}
+	r, cs := cfg.rope(l), st.rope
+	if r == &cfg.LocalRope {
+		cs = st.ropeLocal
+	}
+	r.apply(q, cs, n, cfg.HeadDim)
+	r.apply(k, cs, n, cfg.HeadDim)
+	if cfg.QScale != 0 {
+		scale(q, cfg.QScale)
+	}
+	c.store(l, b, k, v)
+
+	args := attnArgs{
+		c: c, layer: l, headDim: cfg.HeadDim, group: cfg.Heads / cfg.KVHeads,
+		scale: cfg.KQScale, softcap: cfg.AttnSoftcap,
+	}
+	if cfg.isSWA(l) {
+		args.window = cfg.SlidingWindow
+	}
+	att := st.att[:n*qd] // (n, qd)
+	attend(att, q, b, &args, st)
+	if err := m.matmul(out, L.Wo, att, n); err != nil {
+		return err
+	}
+	if L.Bo != nil {
+		addBias(out, L.Bo)
+	}
+	return nil
+}
+
+// feedForward writes Wdown·(act(Wgate·in) ⊙ Wup·in) into out (n, dim) for
+// in (n, dim); act is swiglu or geglu.
+func (m *Model) feedForward(out, in []float32, L *Layer, n int, act func(out, gate, up []float32), st *state) error {
+	ff := m.cfg.FFN
+	h := st.hb[:n*ff] // (n, ffn)
+	if L.WgateUp != nil {
+		gu := st.hb2[:n*2*ff] // (n, 2·ffn): gate | up
+		if err := m.matmul(gu, L.WgateUp, in, n); err != nil {
+			return err
+		}
+		for i := range n {
+			act(h[i*ff:(i+1)*ff], gu[i*2*ff:i*2*ff+ff], gu[i*2*ff+ff:(i+1)*2*ff])
+		}
+	} else {
+		up := st.hb2[:n*ff] // (n, ffn)
+		if err := m.matmul(h, L.Wgate, in, n); err != nil {
+			return err
+		}
+		if err := m.matmul(up, L.Wup, in, n); err != nil {
+			return err
+		}
+		act(h, h, up)
+	}
+	return m.matmul(out, L.Wdown, h, n)
+}
+
+// matmul computes out (n, w.Rows()) = x (n, w.Shape[0]) · wᵀ on the backend.
+func (m *Model) matmul(out []float32, w *core.Tensor, x []float32, n int) error {
+	if err := m.be.MatMul(out, w, x, n); err != nil {
+		return fmt.Errorf("transformer.Forward: %s: %w", w.Name, err)
+	}
+	return nil
+}
+
+// checkBatch validates the cache and the batch against the contract of
+// core.Model.Forward before anything is written.
+func (m *Model) checkBatch(cache core.KVCache, b *core.Batch, logits []float32) (*Cache, error) {
+	const op = "transformer.Forward"
+	c, ok := cache.(*Cache)
+	if !ok || c.owner != m {
+		return nil, core.Errorf(core.KindInvalid, op, "cache %T was not created by this model", cache)
+	}
+	n := b.Len()
+	if len(b.Pos) != n || len(b.Seq) != n || len(b.Logits) != n {
+		return nil, core.Errorf(core.KindInvalid, op, "batch slices differ in length (%d tokens, %d positions, %d seqs, %d logits flags)",
+			n, len(b.Pos), len(b.Seq), len(b.Logits))
+	}
+	if need := b.Outputs() * m.cfg.Vocab; len(logits) < need {
+		return nil, core.Errorf(core.KindInvalid, op, "logits holds %d values, %d needed", len(logits), need)
+	}
+	next := c.st.next(c.slots)
+	copy(next, c.lens)
+	for i := range n {
+		tok, pos, seq := b.Tokens[i], int(b.Pos[i]), b.Seq[i]
+		switch {
+		case tok < 0 || int(tok) >= m.cfg.Vocab:
+			return nil, core.Errorf(core.KindInvalid, op, "entry %d: token %d outside [0, %d)", i, tok, m.cfg.Vocab)
+		case !c.validSeq(seq):
+			return nil, core.Errorf(core.KindInvalid, op, "entry %d: slot %d outside [0, %d)", i, seq, c.slots)
+		case pos != next[seq]:
+			return nil, core.Errorf(core.KindInvalid, op, "entry %d: position %d of slot %d, expected %d", i, pos, seq, next[seq])
+		case pos >= c.positions:
+			return nil, core.Errorf(core.KindContextLength, op, "entry %d: position %d beyond the cache's %d positions", i, pos, c.positions)
+		}
+		next[seq]++
+	}
+	return c, nil
+}
