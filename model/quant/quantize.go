@@ -17,25 +17,36 @@ import (
 // Q8_K, activation-only types, use ggml's reference too. Unsupported types
 // fail with core.KindInvalid.
 func Quantize(dst []byte, t core.DType, src []float32) ([]byte, error) {
-	const op = "quant.Quantize"
-	var fn func(dst []byte, src []float32)
-	if int(t) < len(quantFuncs) {
-		fn = quantFuncs[t]
+	n, err := encodedSize(t, len(src))
+	if err != nil {
+		return dst, err
 	}
-	if fn == nil {
-		return dst, core.Errorf(core.KindInvalid, op, "quantization to type %s is not supported", dtype.Name(t))
-	}
-	blck, size := dtype.BlockSize(t), dtype.TypeSize(t)
-	if len(src)%blck != 0 {
-		return dst, core.Errorf(core.KindInvalid, op, "%d values are not a multiple of the %s block size %d", len(src), dtype.Name(t), blck)
-	}
-	n := len(src) / blck * size
 	dst = slices.Grow(dst, n)
-	out := dst[len(dst) : len(dst)+n]
+	encode(dst[len(dst):len(dst)+n], t, src)
+	return dst[:len(dst)+n], nil
+}
+
+// encodedSize checks that t can be produced from n values and returns the
+// bytes they encode to.
+func encodedSize(t core.DType, n int) (int, error) {
+	const op = "quant.Quantize"
+	if int(t) >= len(quantFuncs) || quantFuncs[t] == nil {
+		return 0, core.Errorf(core.KindInvalid, op, "quantization to type %s is not supported", dtype.Name(t))
+	}
+	blck := dtype.BlockSize(t)
+	if n%blck != 0 {
+		return 0, core.Errorf(core.KindInvalid, op, "%d values are not a multiple of the %s block size %d", n, dtype.Name(t), blck)
+	}
+	return n / blck * dtype.TypeSize(t), nil
+}
+
+// encode writes src as type t into out, which has exactly the encoded size
+// (checked by encodedSize).
+func encode(out []byte, t core.DType, src []float32) {
+	fn, blck, size := quantFuncs[t], dtype.BlockSize(t), dtype.TypeSize(t)
 	for b := range len(src) / blck {
 		fn(out[b*size:(b+1)*size], src[b*blck:(b+1)*blck])
 	}
-	return dst[:len(dst)+n], nil
 }
 
 // quantFuncs encode one block: src holds the block's elements and dst its
