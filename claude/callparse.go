@@ -45,16 +45,16 @@ var argKeys = map[string]bool{"arguments": true, "parameters": true, "input": tr
 
 // call wrapper states
 const (
-	wStart   = iota // before the first call of the wrapper
-	wObj            // inside a JSON call object
-	wXMLTag         // reading "<function=" (Qwen3-Coder)
-	wXML            // inside an XML call
-	wClose          // after a call: the closer, another call, or the end
-	wArray          // Mistral: inside [ … ]
-	wArrayAfter     // Mistral: after an array element
-	wName           // Mistral: name[ARGS]{…}
-	wArgsTag        // Mistral: reading "[ARGS]"
-	wArgs           // Mistral: before and inside the arguments object
+	wStart      = iota // before the first call of the wrapper
+	wObj               // inside a JSON call object
+	wXMLTag            // reading "<function=" (Qwen3-Coder)
+	wXML               // inside an XML call
+	wClose             // after a call: the closer, another call, or the end
+	wArray             // Mistral: inside [ … ]
+	wArrayAfter        // Mistral: after an array element
+	wName              // Mistral: name[ARGS]{…}
+	wArgsTag           // Mistral: reading "[ARGS]"
+	wArgs              // Mistral: before and inside the arguments object
 )
 
 // callParser reads one tool-call wrapper (<tool_call>…</tool_call>,
@@ -67,12 +67,12 @@ type callParser struct {
 	lit       []byte // text of a tag being read
 	obj       *jsonCall
 	xml       *xmlCall
-	name      []byte         // Mistral name[ARGS] form
-	args      *argsStream    // Mistral name[ARGS] form
-	pending   []byte         // argument bytes not yet emitted
-	committed bool           // a call was emitted: no falling back to text
-	failed    bool           // finish found no call
-	inArray   bool           // Mistral: the calls are in a JSON array
+	name      []byte                       // Mistral name[ARGS] form
+	args      *argsStream                  // Mistral name[ARGS] form
+	pending   []byte                       // argument bytes not yet emitted
+	committed bool                         // a call was emitted: no falling back to text
+	failed    bool                         // finish found no call
+	inArray   bool                         // Mistral: the calls are in a JSON array
 	schemas   map[string]map[string]string // tool → property → declared type
 }
 

@@ -35,9 +35,11 @@ func body(t testing.TB, overrides map[string]any) []byte {
 
 func msgs(list ...any) []any { return list }
 
-func user(content any) map[string]any      { return map[string]any{"role": "user", "content": content} }
-func assistant(content any) map[string]any { return map[string]any{"role": "assistant", "content": content} }
-func text(s string) map[string]any         { return map[string]any{"type": "text", "text": s} }
+func user(content any) map[string]any { return map[string]any{"role": "user", "content": content} }
+func assistant(content any) map[string]any {
+	return map[string]any{"role": "assistant", "content": content}
+}
+func text(s string) map[string]any { return map[string]any{"type": "text", "text": s} }
 func toolUse(id, name string) map[string]any {
 	return map[string]any{"type": "tool_use", "id": id, "name": name, "input": map[string]any{"path": "go.mod"}}
 }
@@ -146,7 +148,7 @@ func TestDecodeAccepts(t *testing.T) {
 		{"results split over merged user turns", 26, Version20230601, body(t, map[string]any{"messages": msgs(user("x"), assistant([]any{toolUse("toolu_1", "a"), toolUse("toolu_2", "a")}),
 			user([]any{toolResult("toolu_1")}), map[string]any{"role": "system", "content": "reminder"}, user([]any{toolResult("toolu_2")}))})},
 		{"four breakpoints", 27, Version20230601, body(t, map[string]any{"system": []any{map[string]any{"type": "text", "text": "s", "cache_control": map[string]any{"type": "ephemeral", "ttl": "1h"}}},
-			"tools": []any{map[string]any{"name": "a", "input_schema": map[string]any{"type": "object"}, "cache_control": map[string]any{"type": "ephemeral"}}},
+			"tools":         []any{map[string]any{"name": "a", "input_schema": map[string]any{"type": "object"}, "cache_control": map[string]any{"type": "ephemeral"}}},
 			"cache_control": map[string]any{"type": "ephemeral"}, "messages": msgs(user([]any{map[string]any{"type": "text", "text": "c", "cache_control": map[string]any{"type": "ephemeral"}}}))})},
 		{"max_tokens zero", 10, Version20230601, body(t, map[string]any{"max_tokens": 0})},
 		{"final assistant empty", 36, Version20230601, body(t, map[string]any{"messages": msgs(user("x"), assistant([]any{}))})},

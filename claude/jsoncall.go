@@ -7,14 +7,14 @@ import (
 
 // jsonCall states
 const (
-	jcOpen   = iota // before '{'
-	jcKey           // before a key (or '}' when none was read)
-	jcKeyIn         // inside a key
-	jcColon         // after a key
-	jcValue         // before a value
-	jcIn            // inside a value other than the input object
-	jcArgs          // inside the input object
-	jcAfter         // after a value
+	jcOpen  = iota // before '{'
+	jcKey          // before a key (or '}' when none was read)
+	jcKeyIn        // inside a key
+	jcColon        // after a key
+	jcValue        // before a value
+	jcIn           // inside a value other than the input object
+	jcArgs         // inside the input object
+	jcAfter        // after a value
 )
 
 // jsonCall reads one call object: {"name": …, "arguments": {…}} (or
