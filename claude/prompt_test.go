@@ -29,7 +29,7 @@ func (r *recorder) Render(req core.ChatRequest) (string, error) {
 
 func profile(t testing.TB, tmpl core.ChatTemplate, opts ...func(*ModelSpec)) *Profile {
 	t.Helper()
-	spec := ModelSpec{ID: "fx-llama", Template: tmpl, Tokenizer: testmodel.ByteTokenizer{}, ContextLength: 4096, MaxOutputTokens: 2048}
+	spec := ModelSpec{ID: "fx-llama", Template: tmpl, Tokenizer: testmodel.ByteTokenizer{}, ContextLength: 16384, MaxOutputTokens: 8192}
 	for _, o := range opts {
 		o(&spec)
 	}
