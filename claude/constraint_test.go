@@ -157,7 +157,7 @@ func checkForcedCall(t testing.TB, m *Message, choice map[string]any) {
 // JSON valid against the schema.
 func TestOutputFormatRandomModel(t *testing.T) {
 	schema := map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string", "maxLength": 20},
-		"tags": map[string]any{"type": "array", "items": map[string]any{"enum": []any{"a", "b"}}, "maxItems": 4},
+		"tags":  map[string]any{"type": "array", "items": map[string]any{"enum": []any{"a", "b"}}, "maxItems": 4},
 		"score": map[string]any{"type": "integer"}}, "required": []any{"name", "score"}}
 	raw, _ := json.Marshal(schema)
 	for seed := uint64(1); seed <= 5; seed++ {
