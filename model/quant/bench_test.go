@@ -114,3 +114,35 @@ func BenchmarkMemRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMatVecDRAM streams a 1 GiB weight matrix (rows of 8192), far
+// larger than any cache, so its throughput compares directly with
+// BenchmarkMemRead; the 2048×8192 matrices of BenchmarkMatVec fit in the
+// last-level cache of large server CPUs.
+func BenchmarkMatVecDRAM(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x := randNormal(3, benchK)
+	for _, typ := range []core.DType{core.Q4_K, core.Q8_0, core.Q6_K, core.Q4_0, core.F16} {
+		tile := randomBlocks(r, typ, benchK*benchRows)
+		rowBytes := len(tile) / benchRows
+		rows := (1 << 30) / rowBytes
+		data := make([]byte, rows*rowBytes)
+		for off := 0; off < len(data); off += len(tile) {
+			copy(data[off:], tile)
+		}
+		w := &core.Tensor{Name: "bench", Type: typ, Shape: []int{benchK, rows}, Data: data}
+		out := make([]float32, rows)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", typeNameForTest(typ), threads), func(b *testing.B) {
+				p := parallel.New(threads)
+				defer p.Close()
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					if err := MatMul(out, w, x, 1, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
