@@ -2,6 +2,7 @@ package transformer
 
 import (
 	"math"
+	"sync"
 
 	"github.com/pensieve-llm/pensieve/model/quant"
 )
@@ -17,14 +18,42 @@ func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
 // exp32, tanh32, cos32, sin32, log32 and pow32 compute in float64 and round:
 // that reproduces glibc's float functions except in rare last-bit cases
 // (spec §6.6).
-func exp32(x float32) float32       { return float32(math.Exp(float64(x))) }
-func tanh32(x float32) float32      { return float32(math.Tanh(float64(x))) }
-func cos32(x float32) float32       { return float32(math.Cos(float64(x))) }
-func sin32(x float32) float32       { return float32(math.Sin(float64(x))) }
-func log32(x float32) float32       { return float32(math.Log(float64(x))) }
-func pow32(x, y float32) float32    { return float32(math.Pow(float64(x), float64(y))) }
-func roundF16(x float32) float32    { return quant.F16ToF32(quant.F32ToF16(x)) }
-func fma32(a, b, c float32) float32 { return float32(math.FMA(float64(a), float64(b), float64(c))) }
+func exp32(x float32) float32    { return float32(math.Exp(float64(x))) }
+func tanh32(x float32) float32   { return float32(math.Tanh(float64(x))) }
+func cos32(x float32) float32    { return float32(math.Cos(float64(x))) }
+func sin32(x float32) float32    { return float32(math.Sin(float64(x))) }
+func log32(x float32) float32    { return float32(math.Log(float64(x))) }
+func pow32(x, y float32) float32 { return float32(math.Pow(float64(x), float64(y))) }
+
+// fma32 is a fused float32 multiply-add, a·b + c rounded once (as ggml's
+// FMA instructions compute it). The float64 product of two float32 values
+// is exact, so only the final sum is rounded twice (to float64, then to
+// float32), which differs from a single rounding in about 2^-29 of cases;
+// math.FMA would be exact but is a call on CPUs without GOAMD64=v3.
+func fma32(a, b, c float32) float32 { return float32(float64(a)*float64(b) + float64(c)) }
+
+// roundF16 rounds x to the nearest fp16 value (ties to even) and returns it
+// widened back to float32. Values in fp16's normal range are rounded in the
+// float32 bits directly; the rest (subnormal, overflowing, NaN) go through
+// the exact conversions.
+func roundF16(x float32) float32 {
+	b := math.Float32bits(x)
+	if abs := b & 0x7FFFFFFF; abs >= 0x38800000 && abs < 0x477FE000 {
+		b += 0xFFF + (b>>13)&1
+		return math.Float32frombits(b &^ 0x1FFF)
+	}
+	return quant.F16ToF32(quant.F32ToF16(x))
+}
+
+// halfTable widens every fp16 bit pattern to float32: one load instead of
+// a conversion in the attention loops. Built once, read-only afterwards.
+var halfTable = sync.OnceValue(func() *[1 << 16]float32 {
+	t := new([1 << 16]float32)
+	for i := range t {
+		t[i] = quant.F16ToF32(uint16(i))
+	}
+	return t
+})
 
 // rmsnorm writes x / √(mean(x²) + eps) · w into out (both (len(w),)).
 // As ggml's rms_norm followed by mul (spec §6.2): squares in f32 summed in

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/model/parallel"
 	"github.com/pensieve-llm/pensieve/model/quant"
 )
 
@@ -20,7 +21,8 @@ type Model struct {
 	info   core.ModelInfo
 	closer io.Closer // releases the weights' storage; nil when the caller owns it
 
-	ownBackend io.Closer // the default backend New created, closed by Close
+	pool       *parallel.Pool // workers of attention and of the default backend
+	ownBackend io.Closer      // the default backend New created, closed by Close
 }
 
 // Option configures a Model.
@@ -28,11 +30,17 @@ type Option func(*options)
 
 type options struct {
 	backend core.Backend
+	threads int
 }
 
+// WithThreads sets the number of worker threads (attention, and the matrix
+// products of the default backend); n ≤ 0, the default, means one per core
+// (GOMAXPROCS).
+func WithThreads(n int) Option { return func(o *options) { o.threads = n } }
+
 // WithBackend sets the device that computes the matrix products; the
-// caller keeps owning it. The default is a quant.CPU backend with one worker
-// per core, owned and closed by the model.
+// caller keeps owning it. The default is a quant.CPU backend on the model's
+// worker pool, owned and closed by the model.
 func WithBackend(b core.Backend) Option { return func(o *options) { o.backend = b } }
 
 // New builds a model of configuration cfg from the tensors of src, named as
@@ -46,21 +54,26 @@ func New(cfg Config, src Source, opts ...Option) (*Model, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ld := &loader{src: src}
-	m := &Model{cfg: cfg, be: o.backend}
-	if m.be == nil {
-		cpu := quant.NewCPU()
-		m.be, m.ownBackend = cpu, cpu
-	}
+	var load func(*loader, *Config) *Weights
 	switch cfg.Arch {
 	case ArchLlama, ArchQwen2, ArchQwen3:
-		m.w, m.blocks = llamaWeights(ld, &m.cfg), m.decoderForward
+		load = llamaWeights
 	case ArchPhi3:
-		m.w, m.blocks = phi3Weights(ld, &m.cfg), m.decoderForward
+		load = phi3Weights
 	case ArchGemma2, ArchGemma3:
-		m.w, m.blocks = gemmaWeights(ld, &m.cfg), m.gemmaForward
+		load = gemmaWeights
 	default:
 		return nil, core.Errorf(core.KindInvalid, "transformer.New", "unsupported architecture %q", cfg.Arch)
+	}
+	ld := &loader{src: src}
+	m := &Model{cfg: cfg, be: o.backend, pool: parallel.New(o.threads)}
+	m.w, m.blocks = load(ld, &m.cfg), m.decoderForward
+	if cfg.Arch == ArchGemma2 || cfg.Arch == ArchGemma3 {
+		m.blocks = m.gemmaForward
+	}
+	if m.be == nil {
+		cpu := quant.NewCPU(quant.WithPool(m.pool))
+		m.be, m.ownBackend = cpu, cpu
 	}
 	if ld.err != nil {
 		m.closeBackend()
@@ -105,6 +118,7 @@ func (m *Model) closeBackend() {
 		m.ownBackend.Close() // quant.CPU.Close never fails
 		m.ownBackend = nil
 	}
+	m.pool.Close()
 }
 
 // Forward evaluates b against cache (created by this model's NewCache) and
@@ -117,7 +131,7 @@ func (m *Model) Forward(ctx context.Context, cache core.KVCache, b *core.Batch, 
 	}
 	n, cfg := b.Len(), &m.cfg
 	st := &c.st
-	st.ensure(cfg, c, n)
+	st.ensure(cfg, m.pool.Workers(), n)
 	if err := m.w.embed(st.x[:n*cfg.Dim], b.Tokens, cfg.Dim); err != nil {
 		return fmt.Errorf("transformer.Forward: embeddings: %w", err)
 	}
@@ -232,15 +246,15 @@ func (m *Model) selfAttention(out, in []float32, c *Cache, l int, b *core.Batch)
 	}
 	c.store(l, b, k, v)
 
-	args := attnArgs{
+	st.attn.a = attnArgs{
 		c: c, layer: l, headDim: cfg.HeadDim, group: cfg.Heads / cfg.KVHeads,
-		scale: cfg.KQScale, softcap: cfg.AttnSoftcap,
+		scale: cfg.KQScale, softcap: cfg.AttnSoftcap, half: halfTable(),
 	}
 	if cfg.isSWA(l) {
-		args.window = cfg.SlidingWindow
+		st.attn.a.window = cfg.SlidingWindow
 	}
 	att := st.att[:n*qd] // (n, qd)
-	attend(att, q, b, &args, st)
+	attend(m.pool, &st.attn, att, q, b)
 	if err := m.matmul(out, L.Wo, att, n); err != nil {
 		return err
 	}

@@ -15,12 +15,12 @@ type state struct {
 	rope       []float32 // (n, ropeDims) cos/sin of the global RoPE
 	ropeLocal  []float32 // (n, ropeDims) cos/sin of the local RoPE (gemma3)
 
-	qh, acc []float32 // (headDim,) fp16-rounded query head, V accumulator
-	seqNext []int     // (slots,) next expected position per slot while checking a batch
+	attn    attnTask // the attention job with its per-worker scratch
+	seqNext []int    // (slots,) next expected position per slot while checking a batch
 }
 
 // ensure sizes the buffers for a batch of n entries of cfg's model.
-func (st *state) ensure(cfg *Config, c *Cache, n int) {
+func (st *state) ensure(cfg *Config, workers, n int) {
 	if n <= st.rows {
 		return
 	}
@@ -42,8 +42,10 @@ func (st *state) ensure(cfg *Config, c *Cache, n int) {
 	st.hb = make([]float32, n*cfg.FFN)
 	st.rope = make([]float32, n*cfg.Rope.Dims)
 	st.ropeLocal = make([]float32, n*cfg.LocalRope.Dims)
-	st.qh = make([]float32, cfg.HeadDim)
-	st.acc = make([]float32, cfg.HeadDim)
+	st.attn.scratch = make([][]float32, workers)
+	for w := range workers {
+		st.attn.scratch[w] = make([]float32, 2*cfg.HeadDim)
+	}
 }
 
 // next returns the (slots,) scratch of checkBatch.

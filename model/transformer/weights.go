@@ -102,7 +102,12 @@ func (ld *loader) tensor(name string, required bool) *core.Tensor {
 			return nil
 		}
 		return t
-	case !required && core.KindOf(err) == core.KindNotFound:
+	case core.KindOf(err) == core.KindNotFound:
+		if !required {
+			return nil
+		}
+		// The file exists but is not a complete model: invalid, not "not found".
+		ld.err = core.Errorf(core.KindInvalid, "transformer.load", "required tensor %q is missing", name)
 		return nil
 	}
 	ld.err = fmt.Errorf("transformer.load: %w", err)
