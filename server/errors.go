@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,19 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/pensieve-llm/pensieve/claude"
 	"github.com/pensieve-llm/pensieve/core"
-)
-
-// Anthropic error types (spec §7.2).
-const (
-	errInvalidRequest = "invalid_request_error"
-	errAuthentication = "authentication_error"
-	errPermission     = "permission_error"
-	errNotFound       = "not_found_error"
-	errTooLarge       = "request_too_large"
-	errRateLimit      = "rate_limit_error"
-	errAPI            = "api_error"
-	errOverloaded     = "overloaded_error"
 )
 
 // statusClientClosed is nginx's "client closed request": only logs and
@@ -34,45 +24,35 @@ const statusClientClosed = 499
 // statusOverloaded is Anthropic's 529 (no net/http constant exists).
 const statusOverloaded = 529
 
-// statusOf is the one mapping from an error kind to the HTTP status and the
-// Anthropic error type of its response (spec §7.2). A context-length error
-// is a 400 invalid_request_error, as upstream answers "prompt is too long".
-func statusOf(k core.Kind) (status int, errType string) {
-	switch k {
+// statusOf is the one mapping from an error to the HTTP status and the
+// Anthropic error type of its response (spec §7.2), by the error's kind. A
+// context-length error is a 400 invalid_request_error, as upstream answers
+// "prompt is too long"; a deadline that passed is 504 timeout_error.
+func statusOf(err error) (status int, errType claude.ErrorType) {
+	switch core.KindOf(err) {
 	case core.KindInvalid, core.KindContextLength:
-		return http.StatusBadRequest, errInvalidRequest
+		return http.StatusBadRequest, claude.ErrInvalidRequest
 	case core.KindUnauthenticated:
-		return http.StatusUnauthorized, errAuthentication
+		return http.StatusUnauthorized, claude.ErrAuthentication
 	case core.KindPermission:
-		return http.StatusForbidden, errPermission
+		return http.StatusForbidden, claude.ErrPermission
 	case core.KindNotFound:
-		return http.StatusNotFound, errNotFound
+		return http.StatusNotFound, claude.ErrNotFound
 	case core.KindTooLarge:
-		return http.StatusRequestEntityTooLarge, errTooLarge
+		return http.StatusRequestEntityTooLarge, claude.ErrTooLarge
 	case core.KindRateLimited:
-		return http.StatusTooManyRequests, errRateLimit
+		return http.StatusTooManyRequests, claude.ErrRateLimit
 	case core.KindOverloaded:
-		return statusOverloaded, errOverloaded
+		return statusOverloaded, claude.ErrOverloaded
 	case core.KindUnavailable:
-		return http.StatusServiceUnavailable, errOverloaded
+		return http.StatusServiceUnavailable, claude.ErrOverloaded
 	case core.KindCanceled:
-		return statusClientClosed, errInvalidRequest
-	default:
-		return http.StatusInternalServerError, errAPI
+		if errors.Is(err, context.DeadlineExceeded) {
+			return http.StatusGatewayTimeout, claude.ErrTimeout
+		}
+		return statusClientClosed, claude.ErrAPI
 	}
-}
-
-// errorEnvelope is the body of every error response and of the SSE error
-// event (spec §7.1).
-type errorEnvelope struct {
-	Type      string      `json:"type"` // always "error"
-	Error     errorDetail `json:"error"`
-	RequestID string      `json:"request_id,omitempty"`
-}
-
-type errorDetail struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
+	return http.StatusInternalServerError, claude.ErrAPI
 }
 
 // retryAfterError carries how long a client should wait (429).
@@ -117,35 +97,24 @@ func hasCoreError(err error) bool {
 	return errors.As(err, &ce)
 }
 
-// publicMessage is the message a client sees: the cause of the innermost
-// *core.Error (operation names are internal), or the kind's name when it has
-// no cause. Internal errors are not described to clients; they are logged.
+// publicMessage is the message a client sees: claude's rule (the
+// *claude.APIError text, else the innermost *core.Error's cause, without
+// operation names), except that internal failures are not described to
+// clients; they are logged.
 func publicMessage(err error) string {
 	if core.KindOf(err) == core.KindInternal {
 		return "Internal server error"
 	}
-	var inner *core.Error
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if ce, ok := e.(*core.Error); ok {
-			inner = ce
-		}
-	}
-	switch {
-	case inner == nil:
-		return err.Error()
-	case inner.Err != nil:
-		return inner.Err.Error()
-	}
-	return inner.Kind.String()
+	return claude.ErrorMessage(err)
 }
 
-// envelopeOf builds the envelope for err and returns its status.
-func envelopeOf(err error, requestID string) (int, errorEnvelope) {
+// envelopeOf builds the §7.1 envelope for err and returns its status.
+func envelopeOf(err error, requestID string) (int, claude.ErrorResponse) {
 	err = classify(err)
-	status, typ := statusOf(core.KindOf(err))
-	return status, errorEnvelope{
+	status, typ := statusOf(err)
+	return status, claude.ErrorResponse{
 		Type:      "error",
-		Error:     errorDetail{Type: typ, Message: publicMessage(err)},
+		Error:     claude.ErrorDetail{Type: typ, Message: publicMessage(err)},
 		RequestID: requestID,
 	}
 }

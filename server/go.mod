@@ -14,7 +14,9 @@ require (
 	github.com/anthropics/anthropic-sdk-go/v2 v2.15.0
 	github.com/google/go-cmp v0.7.0
 	github.com/labstack/echo/v4 v4.16.0
+	github.com/pensieve-llm/pensieve/claude v0.0.0
 	github.com/pensieve-llm/pensieve/core v0.0.0
+	github.com/pensieve-llm/pensieve/engine v0.0.0
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
 )

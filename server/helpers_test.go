@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,65 +18,47 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/engine"
+	"github.com/pensieve-llm/pensieve/engine/enginetest"
 	"github.com/pensieve-llm/pensieve/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// byteTokenizer is a test double: one token per byte, 256 = end of turn.
-type byteTokenizer struct{}
+// The turn separator of lineTemplate: enginetest.ByteTokenizer's
+// end-of-generation token, spelled as its special text.
+const eot = "</s>"
 
-const tokEOT core.TokenID = 256
+// newTokenizer is the vocabulary of every test model: bytes plus "</s>".
+func newTokenizer() *enginetest.Tokenizer { return enginetest.ByteTokenizer(258) }
 
-func (byteTokenizer) Encode(dst []core.TokenID, text string, special bool) ([]core.TokenID, error) {
-	for i := 0; i < len(text); i++ {
-		if special && strings.HasPrefix(text[i:], "<eot>") {
-			dst = append(dst, tokEOT)
-			i += len("<eot>") - 1
-			continue
-		}
-		dst = append(dst, core.TokenID(text[i]))
-	}
-	return dst, nil
-}
-
-func (byteTokenizer) Decode(dst []byte, id core.TokenID) []byte {
-	if id < 0 || id > 255 {
-		return dst
-	}
-	return append(dst, byte(id))
-}
-
-func (byteTokenizer) Vocab() core.Vocab {
-	return core.Vocab{Size: 257, BOS: core.NoToken, EOS: tokEOT, EOG: []core.TokenID{tokEOT}}
-}
-
-// lineTemplate is a test double chat template: "role: content<eot>" per turn.
+// lineTemplate is a test double chat template: "role: content</s>" per
+// turn, ending with "assistant: " when a reply is wanted. It leaves tools
+// to the caller (claude describes them in the prompt).
 type lineTemplate struct{}
 
 func (lineTemplate) Render(req core.ChatRequest) (string, error) {
 	var sb strings.Builder
-	for _, t := range req.Tools {
-		sb.WriteString("tool " + t.Name + "<eot>")
-	}
 	for _, m := range req.Messages {
 		sb.WriteString(m.Role + ": " + m.Content)
 		for _, tc := range m.ToolCalls {
 			sb.WriteString(" call " + tc.Name + string(tc.Arguments))
 		}
-		sb.WriteString("<eot>")
+		sb.WriteString(eot)
 	}
 	if req.AddGenerationPrompt {
-		sb.WriteString("assistant: ")
+		sb.WriteString(genPrompt)
 	}
 	return sb.String(), nil
 }
 
-func (lineTemplate) SupportsTools() bool { return true }
+func (lineTemplate) SupportsTools() bool { return false }
 
-// scriptGenerator is a deterministic test double for the engine: it
-// "generates" reply one byte-token per event, honouring MaxTokens, stop
-// sequences and cancellation.
+const genPrompt = "assistant: "
+
+// scriptGenerator is a test double for the engine when a test needs control
+// the real engine does not give (failures, exact delays): it "generates"
+// reply one byte-token per event, honouring MaxTokens and cancellation.
 type scriptGenerator struct {
 	reply string        // what every generation says
 	delay time.Duration // before each token
@@ -123,7 +106,6 @@ func (g *scriptGenerator) run(ctx context.Context, req *core.Request, ch chan<- 
 		cancel()
 		return
 	}
-	var text string
 	for i := 0; i < len(g.reply); i++ {
 		if usage.GeneratedTokens == req.MaxTokens {
 			send(core.Event{Done: true, StopReason: core.StopMaxTokens, Usage: usage})
@@ -133,14 +115,7 @@ func (g *scriptGenerator) run(ctx context.Context, req *core.Request, ch chan<- 
 			cancel()
 			return
 		}
-		text += g.reply[i : i+1]
 		usage.GeneratedTokens++
-		for _, s := range req.Stop {
-			if strings.HasSuffix(text, s) {
-				send(core.Event{Done: true, StopReason: core.StopSequence, StopSequence: s, Usage: usage})
-				return
-			}
-		}
 		if !send(core.Event{Text: g.reply[i : i+1], Tokens: []core.TokenID{core.TokenID(g.reply[i])}, Usage: usage}) {
 			cancel()
 			return
@@ -173,9 +148,51 @@ func (g *scriptGenerator) canceledCount() int {
 func testModel(id string, gen core.Generator, aliases ...string) server.Model {
 	return server.Model{
 		ID: id, DisplayName: strings.ToUpper(id), Aliases: aliases,
-		Generator: gen, Tokenizer: byteTokenizer{}, Template: lineTemplate{},
+		Generator: gen, Tokenizer: newTokenizer(), Template: lineTemplate{},
 		ContextLength: 4096, MaxOutputTokens: 1024,
 	}
+}
+
+// scripted returns a fake model's Next function that answers reply after
+// the last generation prompt, then ends the turn.
+func scripted(reply string) func([]core.TokenID) core.TokenID {
+	marker := []core.TokenID{}
+	for i := 0; i < len(genPrompt); i++ {
+		marker = append(marker, core.TokenID(genPrompt[i]))
+	}
+	return func(seq []core.TokenID) core.TokenID {
+		at := -1
+		for i := len(seq) - len(marker); i >= 0; i-- {
+			if slices.Equal(seq[i:i+len(marker)], marker) {
+				at = i + len(marker)
+				break
+			}
+		}
+		if n := len(seq) - at; at >= 0 && n < len(reply) {
+			return core.TokenID(reply[n])
+		}
+		return enginetest.EOS
+	}
+}
+
+// engineModel serves reply through the real engine over a scripted fake
+// model; the engine is closed when the test ends (after the server).
+func engineModel(t *testing.T, id, reply string, cfg enginetest.ModelConfig, opts ...engine.Option) server.Model {
+	t.Helper()
+	cfg.Next = scripted(reply)
+	tok := newTokenizer()
+	eng, err := engine.New(enginetest.NewModel(cfg), tok, append([]engine.Option{engine.WithContext(2048)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := eng.Close(ctx); err != nil {
+			t.Errorf("engine Close: %v", err)
+		}
+	})
+	return server.Model{ID: id, Generator: eng, Tokenizer: tok, Template: lineTemplate{}, MaxOutputTokens: 512}
 }
 
 // fixture is a running server with its HTTP front.
@@ -208,7 +225,8 @@ func start(t *testing.T, cfg server.Config, models []server.Model, opts ...serve
 // codes reach the test.
 func (f *fixture) client(opts ...option.RequestOption) anthropic.Client {
 	return anthropic.NewClient(append([]option.RequestOption{
-		option.WithBaseURL(f.ts.URL), option.WithAPIKey("test-key"), option.WithMaxRetries(0),
+		option.WithoutEnvironmentDefaults(), option.WithBaseURL(f.ts.URL), option.WithAPIKey("test-key"),
+		option.WithMaxRetries(0),
 	}, opts...)...)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/engine"
 	"github.com/pensieve-llm/pensieve/server/internal/metrics"
 )
 
@@ -23,7 +24,6 @@ type serverMetrics struct {
 	latency    *metrics.Histogram // route
 	tokensIn   *metrics.Counter   // model: prompt tokens
 	tokensOut  *metrics.Counter   // model: generated tokens
-	cacheHits  *metrics.Counter   // model: prompt tokens reused from the prefix cache
 	ttft       *metrics.Histogram // model: seconds to the first generated text
 	generation *metrics.Counter   // model, stop_reason: finished generations
 	active     *activeCounter     // model: generations in flight
@@ -43,8 +43,6 @@ func newServerMetrics(s *Server) (*serverMetrics, error) {
 			"Time from request to the end of the response (whole stream included), by route.", latencyBuckets, "route"),
 		tokensIn:  r.NewCounter("pensieve_prompt_tokens_total", "Prompt tokens of finished generations.", "model"),
 		tokensOut: r.NewCounter("pensieve_generated_tokens_total", "Tokens generated.", "model"),
-		cacheHits: r.NewCounter("pensieve_prefix_cache_hit_tokens_total",
-			"Prompt tokens reused from the prefix KV cache instead of evaluated.", "model"),
 		ttft: r.NewHistogram("pensieve_time_to_first_token_seconds",
 			"Time from the start of a generation to its first text.", ttftBuckets, "model"),
 		generation: r.NewCounter("pensieve_generations_total", "Finished generations by stop reason (or error kind).", "model", "reason"),
@@ -60,6 +58,7 @@ func newServerMetrics(s *Server) (*serverMetrics, error) {
 				emit(1, md.ID, strconv.Itoa(md.ContextLength))
 			}
 		})
+	registerEngine(r, s.models.models)
 	registerRuntime(r)
 	if err := r.Err(); err != nil {
 		return nil, core.E(core.KindInternal, "server.metrics", err)
@@ -96,7 +95,38 @@ func (m *serverMetrics) finished(model string, ev *core.Event) {
 	m.generation.Inc(model, reason)
 	m.tokensIn.Add(float64(ev.Usage.PromptTokens), model)
 	m.tokensOut.Add(float64(ev.Usage.GeneratedTokens), model)
-	m.cacheHits.Add(float64(ev.Usage.CachedTokens), model)
+}
+
+// statser is a Generator that reports its load; engine.Engine does.
+type statser interface {
+	Stats() engine.Stats
+}
+
+// registerEngine adds the load series of every model whose generator
+// reports engine.Stats.
+func registerEngine(r *metrics.Registry, models []*served) {
+	series := []struct {
+		name, help, typ string
+		get             func(engine.Stats) float64
+	}{
+		{"pensieve_queue_depth", "Requests waiting for a KV slot.", "gauge", func(st engine.Stats) float64 { return float64(st.QueueDepth) }},
+		{"pensieve_active_sequences", "Sequences holding a KV slot.", "gauge", func(st engine.Stats) float64 { return float64(st.Active) }},
+		{"pensieve_kv_slots", "KV cache slots: the most sequences generated at once.", "gauge", func(st engine.Stats) float64 { return float64(st.Slots) }},
+		{"pensieve_engine_requests_total", "Requests admitted to a KV slot.", "counter", func(st engine.Stats) float64 { return float64(st.Requests) }},
+		{"pensieve_engine_prompt_tokens_total", "Prompt tokens of admitted requests.", "counter", func(st engine.Stats) float64 { return float64(st.PromptTokens) }},
+		{"pensieve_prefix_cache_hit_tokens_total", "Prompt tokens reused from the prefix KV cache instead of evaluated.", "counter", func(st engine.Stats) float64 { return float64(st.CachedTokens) }},
+		{"pensieve_engine_generated_tokens_total", "Tokens sampled by the engine.", "counter", func(st engine.Stats) float64 { return float64(st.GeneratedTokens) }},
+		{"pensieve_tokens_per_second", "Tokens sampled per second over the last 10 s.", "gauge", func(st engine.Stats) float64 { return st.TokensPerSecond }},
+	}
+	for _, sr := range series {
+		r.NewFunc(sr.name, sr.help, sr.typ, []string{"model"}, func(emit func(float64, ...string)) {
+			for _, m := range models {
+				if st, ok := m.Generator.(statser); ok {
+					emit(sr.get(st.Stats()), m.ID)
+				}
+			}
+		})
+	}
 }
 
 // serveMetrics writes the exposition (GET /metrics).

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/pensieve-llm/pensieve/claude"
 	"github.com/pensieve-llm/pensieve/core"
 )
 
@@ -25,12 +25,7 @@ const (
 	ctxClient    = "pensieve.client"  // rate-limit identity
 	ctxModel     = "pensieve.model"   // resolved model id, for logs and metrics
 	ctxVersion   = "pensieve.version" // anthropic-version in effect
-	ctxBetas     = "pensieve.betas"   // anthropic-beta names
 )
-
-// newID returns prefix followed by 26 random base32 characters
-// (130 bits), e.g. "req_…", "msg_…".
-func newID(prefix string) string { return prefix + rand.Text() }
 
 func requestIDOf(c echo.Context) string {
 	id, _ := c.Get(ctxRequestID).(string)
@@ -58,7 +53,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			s.inflight.Done()
 		}()
 		start := time.Now()
-		id := newID("req_")
+		id := claude.NewID("req_")
 		c.Set(ctxRequestID, id)
 		h := c.Response().Header()
 		h.Set("request-id", id)
@@ -222,29 +217,20 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// API versions Pensieve serves (spec §0, §2).
-const (
-	Version20230601 = "2023-06-01"
-	Version20261021 = "2026-10-21"
-)
-
 // anthropicHeaders checks anthropic-version (absent means 2023-06-01; other
-// values than the two served are 400) and parses anthropic-beta, which may be
-// comma-separated and may repeat; unknown names are kept and ignored.
+// values than the two served are 400, spec §2) and parses anthropic-beta,
+// which may be comma-separated and may repeat; unknown names are ignored.
 func anthropicHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header
-		v := strings.TrimSpace(h.Get("anthropic-version"))
-		switch v {
-		case "":
-			v = Version20230601
-		case Version20230601, Version20261021:
-		default:
-			return core.Errorf(core.KindInvalid, "server.version",
-				"anthropic-version: unsupported version %q (use %s or %s)", v, Version20230601, Version20261021)
+		v, err := claude.ParseVersion(strings.TrimSpace(h.Get("anthropic-version")))
+		if err != nil {
+			return err
 		}
 		c.Set(ctxVersion, v)
-		c.Set(ctxBetas, parseBetas(h.Values("anthropic-beta")))
+		if betas := parseBetas(h.Values("anthropic-beta")); len(betas) > 0 {
+			requestLogger(c).Debug("anthropic-beta", zap.Strings("betas", betas))
+		}
 		return next(c)
 	}
 }
@@ -262,11 +248,11 @@ func parseBetas(values []string) []string {
 }
 
 // versionOf returns the anthropic-version in effect for the request.
-func versionOf(c echo.Context) string {
-	if v, ok := c.Get(ctxVersion).(string); ok {
+func versionOf(c echo.Context) claude.Version {
+	if v, ok := c.Get(ctxVersion).(claude.Version); ok {
 		return v
 	}
-	return Version20230601
+	return claude.Version20230601
 }
 
 // notFound answers every unknown path (echo's default for unmatched routes is

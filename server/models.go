@@ -21,7 +21,7 @@ type modelInfo struct {
 	MaxTokens      int    `json:"max_tokens"`
 }
 
-func infoOf(m *Model, id string) modelInfo {
+func infoOf(m *served, id string) modelInfo {
 	return modelInfo{
 		Type:           "model",
 		ID:             id,

@@ -4,6 +4,9 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/pensieve-llm/pensieve/claude"
 	"github.com/pensieve-llm/pensieve/core"
 )
 
@@ -23,8 +26,10 @@ type Model struct {
 	Tokenizer core.Tokenizer
 	// Template renders conversations into prompts; required.
 	Template core.ChatTemplate
-	// ContextLength is the number of positions a sequence may use: prompt
-	// plus generated tokens; required (> 0).
+	// ContextLength is the number of positions one sequence may use in the
+	// Generator: prompt plus generated tokens. Zero means the generator's
+	// own figure when it reports engine.Stats (its Context), which is what
+	// an engine allows per KV slot; otherwise it is required.
 	ContextLength int
 	// MaxOutputTokens caps max_tokens; zero means ContextLength.
 	MaxOutputTokens int
@@ -32,22 +37,31 @@ type Model struct {
 	Created time.Time
 }
 
+// served is a Model with its Messages profile.
+type served struct {
+	Model
+	profile *claude.Profile
+}
+
 // registry resolves model names. It is immutable after newRegistry.
 type registry struct {
-	models    []*Model          // configuration order
-	byName    map[string]*Model // ids and aliases
-	fallback  *Model            // target of "claude-*" names; nil when disabled
+	models    []*served          // configuration order
+	byName    map[string]*served // ids and aliases
+	fallback  *served            // target of "claude-*" names
 	claudeMap bool
 }
 
 // newRegistry validates models: each needs an ID, its pieces and a context
 // length, and no name may be used twice. The default model is defaultID, or
 // the first model when defaultID is empty.
-func newRegistry(models []Model, defaultID string, claudeAliases bool, now time.Time) (*registry, error) {
-	r := &registry{byName: map[string]*Model{}, claudeMap: claudeAliases}
+func newRegistry(models []Model, defaultID string, claudeAliases bool, now time.Time, log *zap.Logger) (*registry, error) {
+	r := &registry{byName: map[string]*served{}, claudeMap: claudeAliases}
 	for i := range models {
-		m := models[i] // copy: the caller keeps its slice
-		if err := checkModel(&m); err != nil {
+		m := &served{Model: models[i]} // a copy: the caller keeps its slice
+		if st, ok := m.Generator.(statser); ok && m.ContextLength == 0 {
+			m.ContextLength = st.Stats().Context
+		}
+		if err := checkModel(&m.Model); err != nil {
 			return nil, err
 		}
 		if m.DisplayName == "" {
@@ -59,13 +73,20 @@ func newRegistry(models []Model, defaultID string, claudeAliases bool, now time.
 		if m.Created.IsZero() {
 			m.Created = now
 		}
+		prof, err := claude.NewProfile(claude.ModelSpec{ID: m.ID, Template: m.Template, Tokenizer: m.Tokenizer,
+			ContextLength: m.ContextLength, MaxOutputTokens: m.MaxOutputTokens},
+			claude.WithLogger(log.With(zap.String("model", m.ID))))
+		if err != nil {
+			return nil, err
+		}
+		m.profile = prof
 		for _, name := range append([]string{m.ID}, m.Aliases...) {
 			if _, dup := r.byName[name]; dup {
 				return nil, core.Errorf(core.KindInvalid, "server.New", "model name %q is used twice", name)
 			}
-			r.byName[name] = &m
+			r.byName[name] = m
 		}
-		r.models = append(r.models, &m)
+		r.models = append(r.models, m)
 	}
 	if len(r.models) == 0 {
 		return r, nil
@@ -108,7 +129,7 @@ func checkModel(m *Model) error {
 // names starting with "claude-" unless disabled — the default model (Claude
 // Code asks for several claude-* ids, spec §11). Anything else is 404
 // not_found_error with the upstream wording "model: <id>" (spec §7.3).
-func (r *registry) resolve(name string) (*Model, error) {
+func (r *registry) resolve(name string) (*served, error) {
 	if m, ok := r.byName[name]; ok {
 		return m, nil
 	}

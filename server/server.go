@@ -137,11 +137,22 @@ type Server struct {
 	metrics *serverMetrics
 
 	inflight  sync.WaitGroup // requests inside the handler chain
+	relays    sync.WaitGroup // event relays of generations (see generate)
 	inflightN atomic.Int64   // their number, for /metrics
 	closing   atomic.Bool    // set by Shutdown: /ready fails
 
 	mu   sync.Mutex   // guards http
 	http *http.Server // set by Serve
+
+	batches *batchStore
+	batchWG sync.WaitGroup // the batch workers
+
+	batchMu     sync.Mutex         // guards the fields below; they are set once, when workers start
+	batchClosed bool               // Shutdown began: no new batches
+	batchTake   context.Context    // ends when workers must stop taking requests
+	stopTaking  context.CancelFunc // ends batchTake
+	batchRun    context.Context    // parent of every batch request's context
+	cancelRuns  context.CancelFunc // ends batchRun: requests in hand stop
 }
 
 // New builds a Server for models (see Model for what each needs).
@@ -151,11 +162,11 @@ func New(cfg Config, models []Model, opts ...Option) (*Server, error) {
 		opt(&o)
 	}
 	cfg = cfg.withDefaults()
-	reg, err := newRegistry(models, cfg.DefaultModel, !cfg.DisableClaudeAliases, o.now())
+	reg, err := newRegistry(models, cfg.DefaultModel, !cfg.DisableClaudeAliases, o.now(), o.log)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: o.log, now: o.now, models: reg}
+	s := &Server{cfg: cfg, log: o.log, now: o.now, models: reg, batches: newBatchStore(o.now)}
 	for _, k := range cfg.APIKeys {
 		if k == "" {
 			return nil, core.Errorf(core.KindInvalid, "server.New", "empty API key")
@@ -195,9 +206,18 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/metrics", s.serveMetrics)
 
 	api := e.Group("/v1", s.authenticate, s.rateLimit)
+	api.POST("/chat/completions", s.chatCompletions, limitBody(s.cfg.BodyLimit))
 	anthropic := api.Group("", anthropicHeaders)
+	anthropic.POST("/messages", s.createMessage, limitBody(s.cfg.BodyLimit))
+	anthropic.POST("/messages/count_tokens", s.countTokens, limitBody(s.cfg.BodyLimit))
 	anthropic.GET("/models", s.listModels)
 	anthropic.GET("/models/:id", s.getModel)
+	anthropic.POST("/messages/batches", s.createBatch, limitBody(s.cfg.BatchBodyLimit))
+	anthropic.GET("/messages/batches", s.listBatches)
+	anthropic.GET("/messages/batches/:id", s.getBatch)
+	anthropic.POST("/messages/batches/:id/cancel", s.cancelBatch)
+	anthropic.GET("/messages/batches/:id/results", s.batchResults)
+	anthropic.DELETE("/messages/batches/:id", s.deleteBatch)
 	return e
 }
 
@@ -277,5 +297,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Handlers whose connections were closed see their context canceled and
 	// return within one engine step.
 	s.inflight.Wait()
+	err = errors.Join(err, s.stopBatches(ctx))
+	s.relays.Wait() // every generation's context has ended by now
 	return err
 }
