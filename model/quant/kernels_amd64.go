@@ -28,6 +28,33 @@ func dotQ4_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 //go:noescape
 func dotQ6_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 
+//go:noescape
+func dotBF16AVX2(w *byte, x *float32, n int) float32
+
+//go:noescape
+func dotIQ4_NLAVX2(w *byte, q *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ5_0AVX2(w *byte, q *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ4_1AVX2(w *byte, q *int8, d *float32, s *float32, nb int) float32
+
+//go:noescape
+func dotQ5_1AVX2(w *byte, q *int8, d *float32, s *float32, nb int) float32
+
+//go:noescape
+func dotQ5_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ3_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotQ2_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+
+//go:noescape
+func dotIQ4_XSAVX2(w *byte, q *int8, d *float32, nb int) float32
+
 // hasAVX2 reports whether the AVX2 kernels can run: AVX2 and FMA (every
 // such CPU also has F16C, which the fp16 scale loads use).
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -46,6 +73,16 @@ var avx2Dots = map[core.DType]dotFunc{
 	core.Q4_0: dotQ4_0Fast,
 	core.Q4_K: dotQ4_KFast,
 	core.Q6_K: dotQ6_KFast,
+
+	core.BF16:   dotBF16Fast,
+	core.IQ4_NL: dotIQ4_NLFast,
+	core.Q5_0:   dotQ5_0Fast,
+	core.Q4_1:   dotQ4_1Fast,
+	core.Q5_1:   dotQ5_1Fast,
+	core.Q5_K:   dotQ5_KFast,
+	core.Q3_K:   dotQ3_KFast,
+	core.Q2_K:   dotQ2_KFast,
+	core.IQ4_XS: dotIQ4_XSFast,
 }
 
 // The float kernels take multiples of 32 elements; the tail (rows of other
@@ -101,4 +138,57 @@ func dotQ6_KFast(w []byte, a *acts, i int) float32 {
 	q, d := a.rowQ(i, 256)
 	_ = w[210*len(d)-1]
 	return dotQ6_KAVX2(&w[0], &q[0], &d[0], &a.rowBsums(i)[0], len(d))
+}
+
+func dotBF16Fast(w []byte, a *acts, i int) float32 {
+	x := a.f[i*a.k : (i+1)*a.k]
+	m := len(x) &^ 31
+	var s float32
+	if m > 0 {
+		_ = w[2*m-1]
+		s = dotBF16AVX2(&w[0], &x[0], m)
+	}
+	for j := m; j < len(x); j++ {
+		s += float32(BF16ToF32(uint16(w[2*j])|uint16(w[2*j+1])<<8) * x[j])
+	}
+	return s
+}
+
+// q32 is the shared wrapper of the kernels over 32-element blocks paired
+// with Q8_0 activations.
+func q32(kernel func(w *byte, q *int8, d *float32, nb int) float32, size int, w []byte, a *acts, i int) float32 {
+	q, d := a.rowQ(i, 32)
+	_ = w[size*len(d)-1]
+	return kernel(&w[0], &q[0], &d[0], len(d))
+}
+
+func dotIQ4_NLFast(w []byte, a *acts, i int) float32 { return q32(dotIQ4_NLAVX2, 18, w, a, i) }
+func dotQ5_0Fast(w []byte, a *acts, i int) float32   { return q32(dotQ5_0AVX2, 22, w, a, i) }
+
+// q32s wraps the kernels over 32-element blocks paired with Q8_1.
+func q32s(kernel func(w *byte, q *int8, d, s *float32, nb int) float32, size int, w []byte, a *acts, i int) float32 {
+	q, d := a.rowQ(i, 32)
+	s := a.s[i*len(d) : (i+1)*len(d)]
+	_ = w[size*len(d)-1]
+	return kernel(&w[0], &q[0], &d[0], &s[0], len(d))
+}
+
+func dotQ4_1Fast(w []byte, a *acts, i int) float32 { return q32s(dotQ4_1AVX2, 20, w, a, i) }
+func dotQ5_1Fast(w []byte, a *acts, i int) float32 { return q32s(dotQ5_1AVX2, 24, w, a, i) }
+
+// qk wraps the kernels over 256-element blocks paired with Q8_K.
+func qk(kernel func(w *byte, q *int8, d *float32, bs *int16, nb int) float32, size int, w []byte, a *acts, i int) float32 {
+	q, d := a.rowQ(i, 256)
+	_ = w[size*len(d)-1]
+	return kernel(&w[0], &q[0], &d[0], &a.rowBsums(i)[0], len(d))
+}
+
+func dotQ5_KFast(w []byte, a *acts, i int) float32 { return qk(dotQ5_KAVX2, 176, w, a, i) }
+func dotQ3_KFast(w []byte, a *acts, i int) float32 { return qk(dotQ3_KAVX2, 110, w, a, i) }
+func dotQ2_KFast(w []byte, a *acts, i int) float32 { return qk(dotQ2_KAVX2, 84, w, a, i) }
+
+func dotIQ4_XSFast(w []byte, a *acts, i int) float32 {
+	q, d := a.rowQ(i, 256)
+	_ = w[136*len(d)-1]
+	return dotIQ4_XSAVX2(&w[0], &q[0], &d[0], len(d))
 }
