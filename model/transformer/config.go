@@ -79,10 +79,25 @@ func (c *Config) QDim() int { return c.Heads * c.HeadDim }
 // KVDim returns the width of K and V: KVHeads·HeadDim.
 func (c *Config) KVDim() int { return c.KVHeads * c.HeadDim }
 
+// Limits on hyperparameters, far beyond any real model, so that a corrupt
+// file fails cleanly instead of asking for absurd allocations.
+const (
+	maxLayers  = 1 << 12
+	maxHeads   = 1 << 12
+	maxWidth   = 1 << 20 // dim, ffn
+	maxHeadDim = 1 << 12
+	maxVocab   = 1 << 24
+	maxContext = 1 << 24
+)
+
 // validate checks the invariants the forward pass relies on.
 func (c *Config) validate() error {
 	const op = "transformer.Config"
 	switch {
+	case c.Layers > maxLayers || c.Heads > maxHeads || c.KVHeads > maxHeads || c.Dim > maxWidth || c.FFN > maxWidth ||
+		c.HeadDim > maxHeadDim || c.Vocab > maxVocab || c.Context > maxContext:
+		return core.Errorf(core.KindInvalid, op, "%s: implausible shape (dim %d, layers %d, heads %d/%d, head dim %d, ffn %d, vocab %d, context %d)",
+			c.Arch, c.Dim, c.Layers, c.Heads, c.KVHeads, c.HeadDim, c.FFN, c.Vocab, c.Context)
 	case c.Dim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.HeadDim <= 0 || c.FFN <= 0:
 		return core.Errorf(core.KindInvalid, op, "%s: non-positive shape (dim %d, layers %d, heads %d/%d, head dim %d, ffn %d)",
 			c.Arch, c.Dim, c.Layers, c.Heads, c.KVHeads, c.HeadDim, c.FFN)

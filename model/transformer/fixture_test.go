@@ -67,6 +67,16 @@ func fixtureModels(t *testing.T) []string {
 	return names
 }
 
+// skipLong reports whether to skip a prompt of n tokens of model name: in
+// -short and -race runs the 200-token prompts run only for two models, to
+// keep the package's test time to seconds.
+func skipLong(name string, n int) bool {
+	if n <= 64 || !(testing.Short() || raceEnabled) {
+		return false
+	}
+	return name != "fx-llama-f32" && name != "fx-llama-q8_0"
+}
+
 // exactModel reports whether name is an F32/F16 model (tight tolerances).
 func exactModel(name string) bool {
 	return strings.HasSuffix(name, "-f32") || strings.HasSuffix(name, "-f16")
@@ -141,7 +151,7 @@ func TestFixtureLogits(t *testing.T) {
 			}
 			vocab := m.Info().VocabSize
 			for _, tc := range cases {
-				if testing.Short() && len(tc.IDs) > 64 {
+				if skipLong(name, len(tc.IDs)) {
 					continue
 				}
 				got := prefill(t, m, c, tc.IDs, true)
@@ -186,7 +196,7 @@ func TestFixtureGreedy(t *testing.T) {
 			logits := make([]float32, m.Info().VocabSize)
 			var b core.Batch
 			for _, tc := range cases {
-				if testing.Short() && len(tc.IDs) > 64 {
+				if skipLong(name, len(tc.IDs)) {
 					continue
 				}
 				tok := core.TokenID(argmax(prefill(t, m, c, tc.IDs, false)))

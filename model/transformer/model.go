@@ -92,11 +92,18 @@ func (m *Model) Config() Config { return m.cfg }
 // Info describes the model.
 func (m *Model) Info() core.ModelInfo { return m.info }
 
+// maxCacheBytes bounds one cache's K and V storage.
+const maxCacheBytes = 1 << 40
+
 // NewCache allocates a cache of slots sequences of up to positions tokens.
+// Its K and V take 2·layers·slots·positions·kvHeads·headDim fp16 values.
 func (m *Model) NewCache(slots, positions int) (core.KVCache, error) {
+	const op = "transformer.NewCache"
 	if slots <= 0 || positions <= 0 || positions > m.cfg.Context {
-		return nil, core.Errorf(core.KindInvalid, "transformer.NewCache",
-			"%d slots of %d positions (context %d)", slots, positions, m.cfg.Context)
+		return nil, core.Errorf(core.KindInvalid, op, "%d slots of %d positions (context %d)", slots, positions, m.cfg.Context)
+	}
+	if bytes := 4 * float64(m.cfg.Layers) * float64(slots) * float64(positions) * float64(m.cfg.KVDim()); bytes > maxCacheBytes {
+		return nil, core.Errorf(core.KindTooLarge, op, "%d slots of %d positions need %.0f bytes of cache", slots, positions, bytes)
 	}
 	return newCache(m, slots, positions), nil
 }
