@@ -226,7 +226,7 @@ func start(t *testing.T, cfg server.Config, models []server.Model, opts ...serve
 func (f *fixture) client(opts ...option.RequestOption) anthropic.Client {
 	return anthropic.NewClient(append([]option.RequestOption{
 		option.WithoutEnvironmentDefaults(), option.WithBaseURL(f.ts.URL), option.WithAPIKey("test-key"),
-		option.WithMaxRetries(0),
+		option.WithMaxRetries(0), option.WithHTTPClient(f.ts.Client()),
 	}, opts...)...)
 }
 

@@ -84,6 +84,7 @@ func TestMessagesStreamedEqualsNonStreamed(t *testing.T) {
 	}
 
 	stream := c.Messages.NewStreaming(ctx, params, greedy...)
+	defer stream.Close()
 	var acc anthropic.Message
 	for stream.Next() {
 		if err := acc.Accumulate(stream.Current()); err != nil {
@@ -351,6 +352,7 @@ func TestErrorAfterStreamStarted(t *testing.T) {
 	t.Run("sdk", func(t *testing.T) {
 		c := f.client()
 		stream := c.Messages.NewStreaming(context.Background(), userParams("m", "hi", 16))
+		defer stream.Close()
 		for stream.Next() {
 		}
 		var apiErr *anthropic.Error
@@ -452,6 +454,7 @@ func TestEightParallelRequests(t *testing.T) {
 				return
 			}
 			stream := c.Messages.NewStreaming(context.Background(), p, greedy...)
+			defer stream.Close()
 			var acc anthropic.Message
 			for stream.Next() {
 				if err := acc.Accumulate(stream.Current()); err != nil {

@@ -341,7 +341,9 @@ func TestListenAndServeStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
-	res, err := http.Get("http://" + ln.Addr().String() + "/health")
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	res, err := (&http.Client{Transport: tr}).Get("http://" + ln.Addr().String() + "/health")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,5 +357,4 @@ func TestListenAndServeStopsWithContext(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return")
 	}
-	http.DefaultClient.CloseIdleConnections()
 }
