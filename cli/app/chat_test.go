@@ -61,7 +61,12 @@ func (r *recorder) Generate(ctx context.Context, req *core.Request) (<-chan core
 // contextLen positions (0: the engine's default).
 func newTestSession(t *testing.T, contextLen int) (*chatSession, *recorder, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
-	lm, err := openModel(fixtureModel(t, "fx-llama-f32.gguf"), deviceCPU, 1)
+	be, err := openBackend(deviceCPU, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	lm, err := openModel(fixtureModel(t, "fx-llama-f32.gguf"), be)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,9 +67,7 @@ func openBackend(dev string, threads int) (core.Backend, error) {
 	return quant.NewCPU(quant.WithThreads(threads)), nil
 }
 
-// loadedModel is an opened model file with the pieces that run it. Close
-// releases them in order: the model (which unmaps the file), then the
-// backend.
+// loadedModel is an opened model file with the pieces that run it.
 type loadedModel struct {
 	Path      string
 	Model     core.Model
@@ -77,30 +75,23 @@ type loadedModel struct {
 	Template  core.ChatTemplate
 	Device    string // the backend's name, e.g. "cpu" or "metal:Apple M2"
 
-	backend core.Backend
+	ownBackend core.Backend // closed after the model when the loadedModel owns it; may be nil
 }
 
 // openModel loads the GGUF model at path with its tokenizer and chat
-// template, computing on a fresh backend for dev ("cpu" or "metal") with
-// threads CPU workers.
+// template, computing on be, which the caller keeps owning (it must outlive
+// the model).
 //
 // It reads the file through model's subpackages (gguf, transformer,
 // tokenizer, chat), passing the backend with transformer.WithBackend.
-func openModel(path, dev string, threads int) (*loadedModel, error) {
-	const op = "open model"
-	be, err := openBackend(dev, threads)
-	if err != nil {
-		return nil, err
-	}
+func openModel(path string, be core.Backend) (*loadedModel, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
-		be.Close()
-		return nil, fmt.Errorf("%s %s: %w", op, path, err)
+		return nil, fmt.Errorf("open model %s: %w", path, err)
 	}
 	fail := func(err error) (*loadedModel, error) {
 		f.Close()
-		be.Close()
-		return nil, fmt.Errorf("%s %s: %w", op, path, err)
+		return nil, fmt.Errorf("open model %s: %w", path, err)
 	}
 	tok, err := tokenizer.FromGGUF(f)
 	if err != nil {
@@ -115,12 +106,16 @@ func openModel(path, dev string, threads int) (*loadedModel, error) {
 		return fail(err)
 	}
 	// From here the model owns f.
-	return &loadedModel{Path: path, Model: m, Tokenizer: tok, Template: tmpl, Device: be.Name(), backend: be}, nil
+	return &loadedModel{Path: path, Model: m, Tokenizer: tok, Template: tmpl, Device: be.Name()}, nil
 }
 
-// Close releases the model and its backend.
+// Close releases the model, then the backend if the loadedModel owns it.
 func (l *loadedModel) Close() error {
-	return errors.Join(l.Model.Close(), l.backend.Close())
+	err := l.Model.Close()
+	if l.ownBackend != nil {
+		err = errors.Join(err, l.ownBackend.Close())
+	}
+	return err
 }
 
 // modelPath resolves a --model argument: a path that exists as given, else
@@ -174,5 +169,15 @@ func openLocalModel(c *cli.Context, cfg config.Config) (*loadedModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openModel(modelPath(name, cfg.ModelsDir), dev, cfg.Engine.Threads)
+	be, err := openBackend(dev, cfg.Engine.Threads)
+	if err != nil {
+		return nil, err
+	}
+	lm, err := openModel(modelPath(name, cfg.ModelsDir), be)
+	if err != nil {
+		be.Close()
+		return nil, err
+	}
+	lm.ownBackend = be
+	return lm, nil
 }
