@@ -49,14 +49,14 @@ func (t *attnTask) Do(worker, lo, hi int) {
 	for it := lo; it < hi; it++ {
 		i, h := it/t.heads, it%t.heads
 		pos := int(t.b.Pos[i])
-		lo := 0
+		first := 0
 		if a.window > 0 {
-			lo = max(0, pos-a.window+1) // hidden when p_q − p_k ≥ window
+			first = max(0, pos-a.window+1) // hidden when p_q − p_k ≥ window
 		}
 		kb := a.c.row(a.c.k[a.layer], t.b.Seq[i], 0)
 		vb := a.c.row(a.c.v[a.layer], t.b.Seq[i], 0)
 		o := i*qDim + h*hd
-		attendHead(t.out[o:o+hd], t.q[o:o+hd], kb, vb, lo, pos, (h/a.group)*hd, a, qh, acc)
+		attendHead(t.out[o:o+hd], t.q[o:o+hd], kb, vb, first, pos, (h/a.group)*hd, a, qh, acc)
 	}
 }
 
@@ -115,9 +115,9 @@ func attendHead(out, q []float32, kb, vb []uint16, lo, hi, off int, a *attnArgs,
 // dotF16 returns q·k for fp16-valued q and fp16 keys k. The products are
 // exact in f32, so only the order of the sums matters: it follows
 // ggml_vec_dot_f16 on AVX2 (32 products per step into 4×8 lanes, the
-// lanes reduced pairwise, leftovers added in double), which keeps the
-// scores, and through the fp16 roundings downstream the logits, equal to
-// llama.cpp's.
+// lanes reduced pairwise, leftovers added in double): a last-bit
+// difference in a score can flip an fp16 rounding downstream, which a
+// quantized model amplifies into a visible change of the logits.
 func dotF16(q []float32, k []uint16, half *[1 << 16]float32) float32 {
 	n := len(q)
 	k = k[:n]
