@@ -43,6 +43,46 @@ type acts struct {
 	s    []float32 // (n, k/32) Q8_1 only: fp16(d·Σq) widened
 	bs   []int16   // (n, k/16) Q8_K only: sums of each 16 quants
 	fbuf []float32 // storage behind f for actF16/actBF16
+
+	// Token groups for the four-token kernels: rows 4g..4g+3 interleaved
+	// block by block — for each block, the four rows' quants one after the
+	// other, then the four scales and the four rows' sums. Built only for
+	// the Q8 kinds when n ≥ 4; rows past the last whole group are served
+	// from the planar fields.
+	groups int
+	gq     []int8    // (groups, blocks, 4, block)
+	gd     []float32 // (groups, blocks, 4)
+	gbs    []int16   // (groups, blocks, 4, block/16) Q8_K only
+}
+
+// prepareGroups interleaves whole groups of four rows (see acts.groups).
+func (a *acts) prepareGroups() {
+	a.groups = 0
+	if a.n < 4 || (a.kind != actQ8_0 && a.kind != actQ8_K) {
+		return
+	}
+	a.groups = a.n / 4
+	blk := a.kind.block()
+	nb := a.k / blk
+	a.gq = grow(a.gq, a.groups*4*a.k)
+	a.gd = grow(a.gd, a.groups*4*nb)
+	if a.kind == actQ8_K {
+		a.gbs = grow(a.gbs, a.groups*4*a.k/16)
+	}
+	for g := range a.groups {
+		for t := range 4 {
+			row := 4*g + t
+			for b := range nb {
+				dst := ((g*nb+b)*4 + t) * blk
+				copy(a.gq[dst:dst+blk], a.q[row*a.k+b*blk:row*a.k+(b+1)*blk])
+				a.gd[(g*nb+b)*4+t] = a.d[row*nb+b]
+				if a.kind == actQ8_K {
+					dst := ((g*nb+b)*4 + t) * 16
+					copy(a.gbs[dst:dst+16], a.bs[row*a.k/16+b*16:row*a.k/16+(b+1)*16])
+				}
+			}
+		}
+	}
 }
 
 // prepare converts x (n rows of k values) to kind, reusing a's storage.

@@ -47,17 +47,21 @@ func BenchmarkMatMulPrefill(b *testing.B) {
 	out := make([]float32, n*benchRows)
 	for _, typ := range []core.DType{core.Q4_K, core.Q8_0, core.Q6_K, core.F16} {
 		w := &core.Tensor{Name: "bench", Type: typ, Shape: []int{benchK, benchRows}, Data: randomBlocks(r, typ, benchK*benchRows)}
-		b.Run(typeNameForTest(typ), func(b *testing.B) {
-			p := parallel.New(2)
-			defer p.Close()
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := MatMul(out, w, x, n, p); err != nil {
-					b.Fatal(err)
+		// "single" uses only the one-token kernels, for comparison.
+		single := &kernelSet{name: "single", dot: kernels.dot}
+		for _, ks := range []*kernelSet{kernels, single} {
+			b.Run(typeNameForTest(typ)+"/"+ks.name, func(b *testing.B) {
+				p := parallel.New(2)
+				defer p.Close()
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := matMul(out, w, x, n, p, ks); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			b.ReportMetric(float64(b.N)*2*n*benchK*benchRows/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+				b.ReportMetric(float64(b.N)*2*n*benchK*benchRows/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
 

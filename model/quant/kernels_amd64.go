@@ -55,6 +55,18 @@ func dotQ2_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
 //go:noescape
 func dotIQ4_XSAVX2(w *byte, q *int8, d *float32, nb int) float32
 
+//go:noescape
+func dotQ8_0AVX2x4(w *byte, q *int8, d *float32, nb int, out *float32)
+
+//go:noescape
+func dotQ4_0AVX2x4(w *byte, q *int8, d *float32, nb int, out *float32)
+
+//go:noescape
+func dotQ4_KAVX2x4(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32)
+
+//go:noescape
+func dotQ6_KAVX2x4(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32)
+
 // hasAVX2 reports whether the AVX2 kernels can run: AVX2 and FMA (every
 // such CPU also has F16C, which the fp16 scale loads use).
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -63,7 +75,7 @@ func bestKernels() *kernelSet {
 	if !hasAVX2 {
 		return genericKernels
 	}
-	return mergeKernels("avx2", avx2Dots)
+	return mergeKernels("avx2", avx2Dots, avx2Dots4)
 }
 
 var avx2Dots = map[core.DType]dotFunc{
@@ -191,4 +203,28 @@ func dotIQ4_XSFast(w []byte, a *acts, i int) float32 {
 	q, d := a.rowQ(i, 256)
 	_ = w[136*len(d)-1]
 	return dotIQ4_XSAVX2(&w[0], &q[0], &d[0], len(d))
+}
+
+var avx2Dots4 = map[core.DType]dot4Func{
+	core.Q8_0: func(w []byte, a *acts, g int, out *[4]float32) { group32(dotQ8_0AVX2x4, 34, w, a, g, out) },
+	core.Q4_0: func(w []byte, a *acts, g int, out *[4]float32) { group32(dotQ4_0AVX2x4, 18, w, a, g, out) },
+	core.Q4_K: func(w []byte, a *acts, g int, out *[4]float32) { groupK(dotQ4_KAVX2x4, 144, w, a, g, out) },
+	core.Q6_K: func(w []byte, a *acts, g int, out *[4]float32) { groupK(dotQ6_KAVX2x4, 210, w, a, g, out) },
+}
+
+// group32 wraps a four-token kernel over 32-element blocks (Q8_0 groups).
+func group32(kernel func(w *byte, q *int8, d *float32, nb int, out *float32), size int, w []byte, a *acts, g int, out *[4]float32) {
+	nb := a.k / 32
+	q, d := a.gq[g*4*a.k:(g+1)*4*a.k], a.gd[g*4*nb:(g+1)*4*nb]
+	_ = w[size*nb-1]
+	kernel(&w[0], &q[0], &d[0], nb, &out[0])
+}
+
+// groupK wraps a four-token kernel over 256-element blocks (Q8_K groups).
+func groupK(kernel func(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32), size int, w []byte, a *acts, g int, out *[4]float32) {
+	nb := a.k / 256
+	q, d := a.gq[g*4*a.k:(g+1)*4*a.k], a.gd[g*4*nb:(g+1)*4*nb]
+	bs := a.gbs[g*4*a.k/16 : (g+1)*4*a.k/16]
+	_ = w[size*nb-1]
+	kernel(&w[0], &q[0], &d[0], &bs[0], nb, &out[0])
 }

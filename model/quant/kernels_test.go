@@ -110,3 +110,40 @@ func closeDot(got, want float32, w []byte, typ core.DType, a *acts, i int) bool 
 	}
 	return math.Abs(float64(got)-float64(want)) <= 1e-5*mag+1e-6
 }
+
+// TestFourTokenKernels checks every four-token kernel against the one-token
+// kernel of the same type on random bit patterns.
+func TestFourTokenKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for typ, dot4 := range kernels.dot4 {
+		kind, _ := actKindOf(typ)
+		for _, k := range []int{256, 512, 1024} {
+			t.Run(fmt.Sprintf("%s/k=%d", dtype.Name(typ), k), func(t *testing.T) {
+				for range 10 {
+					w := randomBlocks(r, typ, k)
+					const n = 9 // two groups and a tail row
+					x := make([]float32, n*k)
+					for i := range x {
+						x[i] = float32(r.NormFloat64())
+					}
+					var a acts
+					a.prepare(kind, x, n, k)
+					a.prepareGroups()
+					if a.groups != 2 {
+						t.Fatalf("%d groups, want 2", a.groups)
+					}
+					for g := range a.groups {
+						var four [4]float32
+						dot4(w, &a, g, &four)
+						for tok, got := range four {
+							want := genericDots[typ](w, &a, 4*g+tok)
+							if !closeDot(got, want, w, typ, &a, 4*g+tok) {
+								t.Fatalf("group %d token %d: four-token kernel %v, generic %v", g, tok, got, want)
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}

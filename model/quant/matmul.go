@@ -56,6 +56,11 @@ func matMul(out []float32, w *core.Tensor, x []float32, n int, p *parallel.Pool,
 	}
 	j := jobs.Get().(*mmJob)
 	j.a.prepare(kind, x, n, k)
+	j.dot4 = ks.dot4[w.Type]
+	if j.dot4 != nil {
+		j.a.prepareGroups()
+		j.fours = grow(j.fours, p.Workers())
+	}
 	j.out, j.w, j.rowSize, j.rows, j.dot = out, w.Data, rowSize, rows, dot
 	p.Run(j, rows, grainFor(rows, n, p.Workers()))
 	j.out, j.w, j.a.f = nil, nil, nil // drop references to the caller's memory
@@ -82,6 +87,14 @@ type mmJob struct {
 	rowSize int
 	rows    int
 	dot     dotFunc
+	dot4    dot4Func // nil: no four-token kernel for this type
+	fours   []four   // per-worker results of dot4
+}
+
+// four holds one worker's four-token results, padded to a cache line.
+type four struct {
+	v [4]float32
+	_ [48]byte
 }
 
 var jobs = sync.Pool{New: func() any { return new(mmJob) }}
@@ -89,24 +102,40 @@ var jobs = sync.Pool{New: func() any { return new(mmJob) }}
 // Do computes out[i][r] for rows [lo, hi) and every activation row i,
 // visiting activations in tiles so each weight row is read from memory once
 // per tile.
-func (j *mmJob) Do(_, lo, hi int) {
+func (j *mmJob) Do(worker, lo, hi int) {
 	n := j.a.n
 	for t0 := 0; t0 < n; t0 += tokenTile {
 		t1 := min(n, t0+tokenTile)
 		for r := lo; r < hi; r++ {
 			w := j.w[r*j.rowSize : (r+1)*j.rowSize]
-			for i := t0; i < t1; i++ {
+			i := t0
+			if j.dot4 != nil {
+				// Tiles start at multiples of 4, so groups align with them.
+				res := &j.fours[worker].v
+				for ; i+4 <= t1 && i/4 < j.a.groups; i += 4 {
+					j.dot4(w, &j.a, i/4, res)
+					for t, v := range res {
+						j.out[(i+t)*j.rows+r] = v
+					}
+				}
+			}
+			for ; i < t1; i++ {
 				j.out[i*j.rows+r] = j.dot(w, &j.a, i)
 			}
 		}
 	}
 }
 
+// dot4Func computes the dot products of weight row w with the four
+// activation rows of group g of a.
+type dot4Func func(w []byte, a *acts, g int, out *[4]float32)
+
 // kernelSet is the dot product per weight type chosen for this CPU.
 type kernelSet struct {
 	name  string
 	dot   map[core.DType]dotFunc
-	accel map[core.DType]bool // types whose kernel is not the portable one
+	dot4  map[core.DType]dot4Func // four-token kernels, where there are any
+	accel map[core.DType]bool     // types whose kernel is not the portable one
 }
 
 // genericKernels uses only the portable Go kernels.
@@ -116,8 +145,9 @@ var genericKernels = &kernelSet{name: "generic", dot: genericDots}
 // files); it falls back to the generic kernels per type.
 var kernels = bestKernels()
 
-// mergeKernels returns generic overlaid with fast, keyed by type.
-func mergeKernels(name string, fast map[core.DType]dotFunc) *kernelSet {
+// mergeKernels returns generic overlaid with fast, keyed by type, plus the
+// four-token kernels fast4.
+func mergeKernels(name string, fast map[core.DType]dotFunc, fast4 map[core.DType]dot4Func) *kernelSet {
 	m := make(map[core.DType]dotFunc, len(genericDots))
 	for t, f := range genericDots {
 		m[t] = f
@@ -126,5 +156,5 @@ func mergeKernels(name string, fast map[core.DType]dotFunc) *kernelSet {
 	for t, f := range fast {
 		m[t], accel[t] = f, true
 	}
-	return &kernelSet{name: name, dot: m, accel: accel}
+	return &kernelSet{name: name, dot: m, dot4: fast4, accel: accel}
 }
