@@ -2,27 +2,11 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/pensieve-llm/pensieve/claude"
-)
-
-// Batch processing states (spec §9).
-const (
-	batchInProgress = "in_progress"
-	batchCanceling  = "canceling"
-	batchEnded      = "ended"
-)
-
-// Result types of one batch request (spec §9).
-const (
-	resultSucceeded = "succeeded"
-	resultErrored   = "errored"
-	resultCanceled  = "canceled"
-	resultExpired   = "expired"
 )
 
 // batchTTL is how long a batch may take before its unfinished requests
@@ -47,7 +31,7 @@ type batch struct {
 	version claude.Version // anthropic-version at creation, applied to every request
 	items   []*batchItem
 
-	status          string
+	status          claude.BatchStatus
 	created         time.Time
 	expires         time.Time
 	ended           time.Time // zero until ended
@@ -58,11 +42,9 @@ type batch struct {
 
 // batchItem is one request of a batch and, once finished, its result.
 type batchItem struct {
-	customID string
-	params   json.RawMessage
-	cancel   context.CancelFunc // set while running
-	result   json.RawMessage    // the "result" object; nil until finished
-	kind     string             // result type, once finished
+	claude.BatchRequest
+	cancel context.CancelFunc // set while running
+	result claude.BatchResult // Type is empty until finished
 }
 
 func newBatchStore(now func() time.Time) *batchStore {
@@ -79,7 +61,7 @@ func (st *batchStore) signal() {
 // add stores a new batch and wakes a worker.
 func (st *batchStore) add(b *batch) {
 	st.mu.Lock()
-	b.status = batchInProgress
+	b.status = claude.BatchInProgress
 	b.created = st.now()
 	b.expires = b.created.Add(batchTTL)
 	st.batches[b.id] = b
@@ -121,7 +103,7 @@ func (st *batchStore) nextLocked() (*batch, *batchItem) {
 	now := st.now()
 	for _, b := range st.order {
 		st.refreshLocked(b, now)
-		if b.status == batchInProgress && b.next < len(b.items) {
+		if b.status == claude.BatchInProgress && b.next < len(b.items) {
 			it := b.items[b.next]
 			b.next++
 			b.running++
@@ -133,51 +115,51 @@ func (st *batchStore) nextLocked() (*batch, *batchItem) {
 
 func (st *batchStore) pendingLocked() bool {
 	return slices.ContainsFunc(st.order, func(b *batch) bool {
-		return b.status == batchInProgress && b.next < len(b.items)
+		return b.status == claude.BatchInProgress && b.next < len(b.items)
 	})
 }
 
 // finish records the result of a request handed out by take.
-func (st *batchStore) finish(b *batch, it *batchItem, kind string, result json.RawMessage) {
+func (st *batchStore) finish(b *batch, it *batchItem, result claude.BatchResult) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	it.cancel()
 	it.cancel = nil
-	it.kind, it.result = kind, result
+	it.result = result
 	b.running--
 	st.refreshLocked(b, st.now())
 }
 
 // refreshLocked applies expiry and ends a batch whose requests are all done.
 func (st *batchStore) refreshLocked(b *batch, now time.Time) {
-	if b.status == batchEnded {
+	if b.status == claude.BatchEnded {
 		return
 	}
 	if !now.Before(b.expires) {
 		for ; b.next < len(b.items); b.next++ {
-			b.items[b.next].kind = resultExpired
+			b.items[b.next].result = claude.BatchResult{Type: claude.BatchExpired}
 		}
 	}
 	if b.next == len(b.items) && b.running == 0 {
-		b.status = batchEnded
+		b.status = claude.BatchEnded
 		b.ended = now
 	}
 }
 
-// cancel stops a batch: requests not yet run become canceled, running ones
-// are told to stop (they finish as canceled).
-func (st *batchStore) cancelBatch(id string) (batchView, error) {
+// cancelBatch stops a batch: requests not yet run become canceled, running
+// ones are told to stop (they finish as canceled).
+func (st *batchStore) cancelBatch(id, base string) (claude.MessageBatch, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	b, err := st.getLocked(id)
 	if err != nil {
-		return batchView{}, err
+		return claude.MessageBatch{}, err
 	}
-	if b.status == batchInProgress {
-		b.status = batchCanceling
+	if b.status == claude.BatchInProgress {
+		b.status = claude.BatchCanceling
 		b.cancelInitiated = st.now()
 		for ; b.next < len(b.items); b.next++ {
-			b.items[b.next].kind = resultCanceled
+			b.items[b.next].result = claude.BatchResult{Type: claude.BatchCanceled}
 		}
 		for _, it := range b.items {
 			if it.cancel != nil {
@@ -186,47 +168,42 @@ func (st *batchStore) cancelBatch(id string) (batchView, error) {
 		}
 		st.refreshLocked(b, st.now())
 	}
-	return st.viewLocked(b), nil
+	return st.viewLocked(b, base), nil
 }
 
-// batchView is a consistent snapshot of a batch for rendering.
-type batchView struct {
-	id, status                       string
-	created, expires, ended, cancelI time.Time
-	counts                           requestCounts
-}
-
-// requestCounts are the request_counts of a batch (spec §9): while it runs
-// every request counts as processing; the other counters are filled when
-// it ends, so the sum is always the number of requests.
-type requestCounts struct {
-	Processing int `json:"processing"`
-	Succeeded  int `json:"succeeded"`
-	Errored    int `json:"errored"`
-	Canceled   int `json:"canceled"`
-	Expired    int `json:"expired"`
-}
-
-func (st *batchStore) viewLocked(b *batch) batchView {
-	v := batchView{id: b.id, status: b.status, created: b.created, expires: b.expires,
-		ended: b.ended, cancelI: b.cancelInitiated}
-	if b.status != batchEnded {
-		v.counts.Processing = len(b.items)
+// viewLocked renders a batch (spec §9). While it runs every request
+// counts as processing; the other counters are filled when it ends, so the
+// sum is always the number of requests. results_url is set when it has
+// ended, relative to base (scheme and host the client used).
+func (st *batchStore) viewLocked(b *batch, base string) claude.MessageBatch {
+	v := claude.MessageBatch{ID: b.id, Type: "message_batch", ProcessingStatus: b.status,
+		CreatedAt: b.created, ExpiresAt: b.expires, EndedAt: timeOrNil(b.ended), CancelInitiatedAt: timeOrNil(b.cancelInitiated)}
+	if b.status != claude.BatchEnded {
+		v.RequestCounts.Processing = len(b.items)
 		return v
 	}
+	url := base + "/v1/messages/batches/" + b.id + "/results"
+	v.ResultsURL = &url
 	for _, it := range b.items {
-		switch it.kind {
-		case resultSucceeded:
-			v.counts.Succeeded++
-		case resultErrored:
-			v.counts.Errored++
-		case resultCanceled:
-			v.counts.Canceled++
-		case resultExpired:
-			v.counts.Expired++
+		switch it.result.Type {
+		case claude.BatchSucceeded:
+			v.RequestCounts.Succeeded++
+		case claude.BatchErrored:
+			v.RequestCounts.Errored++
+		case claude.BatchCanceled:
+			v.RequestCounts.Canceled++
+		case claude.BatchExpired:
+			v.RequestCounts.Expired++
 		}
 	}
 	return v
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func (st *batchStore) getLocked(id string) (*batch, error) {
@@ -238,54 +215,44 @@ func (st *batchStore) getLocked(id string) (*batch, error) {
 	return b, nil
 }
 
-// get returns a snapshot of one batch.
-func (st *batchStore) get(id string) (batchView, error) {
+// get renders one batch.
+func (st *batchStore) get(id, base string) (claude.MessageBatch, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	b, err := st.getLocked(id)
 	if err != nil {
-		return batchView{}, err
+		return claude.MessageBatch{}, err
 	}
-	return st.viewLocked(b), nil
+	return st.viewLocked(b, base), nil
 }
 
-// list returns snapshots of every batch, newest first.
-func (st *batchStore) list() []batchView {
+// list renders every batch, newest first.
+func (st *batchStore) list(base string) []claude.MessageBatch {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := st.now()
-	views := make([]batchView, 0, len(st.order))
+	views := make([]claude.MessageBatch, 0, len(st.order))
 	for i := len(st.order) - 1; i >= 0; i-- {
 		st.refreshLocked(st.order[i], now)
-		views = append(views, st.viewLocked(st.order[i]))
+		views = append(views, st.viewLocked(st.order[i], base))
 	}
 	return views
 }
 
-// resultLine is one line of the results file.
-type resultLine struct {
-	CustomID string          `json:"custom_id"`
-	Result   json.RawMessage `json:"result"`
-}
-
-// results returns the JSONL lines of an ended batch.
-func (st *batchStore) results(id string) ([]resultLine, error) {
+// results returns the result lines of an ended batch, in request order.
+func (st *batchStore) results(id string) ([]claude.BatchResultLine, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	b, err := st.getLocked(id)
 	if err != nil {
 		return nil, err
 	}
-	if b.status != batchEnded {
+	if b.status != claude.BatchEnded {
 		return nil, errorBatchNotEnded(id, "results are not available until the batch has ended")
 	}
-	lines := make([]resultLine, len(b.items))
+	lines := make([]claude.BatchResultLine, len(b.items))
 	for i, it := range b.items {
-		res := it.result
-		if res == nil {
-			res = json.RawMessage(`{"type":"` + it.kind + `"}`)
-		}
-		lines[i] = resultLine{CustomID: it.customID, Result: res}
+		lines[i] = claude.BatchResultLine{CustomID: it.CustomID, Result: it.result}
 	}
 	return lines, nil
 }
@@ -298,7 +265,7 @@ func (st *batchStore) remove(id string) error {
 	if err != nil {
 		return err
 	}
-	if b.status != batchEnded {
+	if b.status != claude.BatchEnded {
 		return errorBatchNotEnded(id, "only ended batches can be deleted; cancel it first")
 	}
 	delete(st.batches, id)
