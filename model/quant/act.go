@@ -53,10 +53,12 @@ type acts struct {
 	gq     []int8    // (groups, blocks, 4, block)
 	gd     []float32 // (groups, blocks, 4)
 	gbs    []int16   // (groups, blocks, 4, block/16) Q8_K only
+	gcorr  []int32   // (groups, blocks, 4, 8) Q8_0 with corr: −128 × the sums of each 4 quants
 }
 
-// prepareGroups interleaves whole groups of four rows (see acts.groups).
-func (a *acts) prepareGroups() {
+// prepareGroups interleaves whole groups of four rows (see acts.groups);
+// corr also fills gcorr, which the VNNI kernels start from.
+func (a *acts) prepareGroups(corr bool) {
 	a.groups = 0
 	if a.n < 4 || (a.kind != actQ8_0 && a.kind != actQ8_K) {
 		return
@@ -69,6 +71,10 @@ func (a *acts) prepareGroups() {
 	if a.kind == actQ8_K {
 		a.gbs = grow(a.gbs, a.groups*4*a.k/16)
 	}
+	corr = corr && a.kind == actQ8_0
+	if corr {
+		a.gcorr = grow(a.gcorr, a.groups*4*a.k/4)
+	}
 	for g := range a.groups {
 		for t := range 4 {
 			row := 4*g + t
@@ -76,6 +82,16 @@ func (a *acts) prepareGroups() {
 				dst := ((g*nb+b)*4 + t) * blk
 				copy(a.gq[dst:dst+blk], a.q[row*a.k+b*blk:row*a.k+(b+1)*blk])
 				a.gd[(g*nb+b)*4+t] = a.d[row*nb+b]
+				if corr {
+					c := a.gcorr[((g*nb+b)*4+t)*8:][:8]
+					for l := range c {
+						s := 0
+						for _, v := range a.gq[dst+4*l : dst+4*l+4] {
+							s += int(v)
+						}
+						c[l] = int32(-128 * s)
+					}
+				}
 				if a.kind == actQ8_K {
 					dst := ((g*nb+b)*4 + t) * 16
 					copy(a.gbs[dst:dst+16], a.bs[row*a.k/16+b*16:row*a.k/16+(b+1)*16])

@@ -48,8 +48,13 @@ func BenchmarkMatMulPrefill(b *testing.B) {
 	for _, typ := range []core.DType{core.Q4_K, core.Q8_0, core.Q6_K, core.F16} {
 		w := &core.Tensor{Name: "bench", Type: typ, Shape: []int{benchK, benchRows}, Data: randomBlocks(r, typ, benchK*benchRows)}
 		// "single" uses only the one-token kernels, for comparison.
-		single := &kernelSet{name: "single", dot: kernels.dot}
-		for _, ks := range []*kernelSet{kernels, single} {
+		sets := []*kernelSet{{name: "single", dot: kernels.dot}}
+		for _, ks := range runnableKernels() {
+			if ks != genericKernels {
+				sets = append(sets, ks)
+			}
+		}
+		for _, ks := range sets {
 			b.Run(typeNameForTest(typ)+"/"+ks.name, func(b *testing.B) {
 				p := parallel.New(2)
 				defer p.Close()

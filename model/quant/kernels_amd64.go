@@ -67,15 +67,62 @@ func dotQ4_KAVX2x4(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32
 //go:noescape
 func dotQ6_KAVX2x4(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32)
 
+//go:noescape
+func dotQ8_0VNNIx4(w *byte, q *int8, d *float32, corr *int32, nb int, out *float32)
+
+//go:noescape
+func dotQ4_0VNNIx4(w *byte, q *int8, d *float32, corr *int32, nb int, out *float32)
+
 // hasAVX2 reports whether the AVX2 kernels can run: AVX2 and FMA (every
-// such CPU also has F16C, which the fp16 scale loads use).
-var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// such CPU also has F16C, which the fp16 scale loads use). hasVNNI adds
+// the AVX-512 VNNI four-token kernels (EVEX-encoded on 256-bit registers).
+var (
+	hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasVNNI = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+)
+
+var (
+	avx2Kernels = mergeKernels("avx2", avx2Dots, avx2Dots4)
+	vnniKernels = withVNNI(avx2Kernels)
+)
+
+// withVNNI returns ks with the VNNI four-token kernels for Q8_0 and Q4_0.
+func withVNNI(ks *kernelSet) *kernelSet {
+	v := *ks
+	v.name = "avx2+avx512vnni"
+	v.dot4 = map[core.DType]dot4Func{
+		core.Q8_0: func(w []byte, a *acts, g int, out *[4]float32) { groupVNNI(dotQ8_0VNNIx4, 34, w, a, g, out) },
+		core.Q4_0: func(w []byte, a *acts, g int, out *[4]float32) { groupVNNI(dotQ4_0VNNIx4, 18, w, a, g, out) },
+	}
+	for t, f := range ks.dot4 {
+		if v.dot4[t] == nil {
+			v.dot4[t] = f
+		}
+	}
+	v.corr = true
+	return &v
+}
 
 func bestKernels() *kernelSet {
-	if !hasAVX2 {
-		return genericKernels
+	switch {
+	case hasVNNI:
+		return vnniKernels
+	case hasAVX2:
+		return avx2Kernels
 	}
-	return mergeKernels("avx2", avx2Dots, avx2Dots4)
+	return genericKernels
+}
+
+// runnableKernels lists every kernel set this CPU can run, for tests.
+func runnableKernels() []*kernelSet {
+	ks := []*kernelSet{genericKernels}
+	if hasAVX2 {
+		ks = append(ks, avx2Kernels)
+	}
+	if hasVNNI {
+		ks = append(ks, vnniKernels)
+	}
+	return ks
 }
 
 var avx2Dots = map[core.DType]dotFunc{
@@ -227,4 +274,13 @@ func groupK(kernel func(w *byte, q *int8, d *float32, bs *int16, nb int, out *fl
 	bs := a.gbs[g*4*a.k/16 : (g+1)*4*a.k/16]
 	_ = w[size*nb-1]
 	kernel(&w[0], &q[0], &d[0], &bs[0], nb, &out[0])
+}
+
+// groupVNNI wraps a VNNI four-token kernel over 32-element blocks.
+func groupVNNI(kernel func(w *byte, q *int8, d *float32, corr *int32, nb int, out *float32), size int, w []byte, a *acts, g int, out *[4]float32) {
+	nb := a.k / 32
+	q, d := a.gq[g*4*a.k:(g+1)*4*a.k], a.gd[g*4*nb:(g+1)*4*nb]
+	corr := a.gcorr[g*a.k : (g+1)*a.k]
+	_ = w[size*nb-1]
+	kernel(&w[0], &q[0], &d[0], &corr[0], nb, &out[0])
 }

@@ -12,8 +12,10 @@ import (
 )
 
 func TestMatMulFast(t *testing.T) {
-	t.Logf("kernel set: %s", kernels.name)
-	testMatMul(t, kernels)
+	t.Logf("best kernel set: %s", kernels.name)
+	for _, ks := range runnableKernels() {
+		t.Run(ks.name, func(t *testing.T) { testMatMul(t, ks) })
+	}
 }
 
 // halfOffsets lists the byte offsets of the fp16 scale fields in a block.
@@ -115,35 +117,41 @@ func closeDot(got, want float32, w []byte, typ core.DType, a *acts, i int) bool 
 // kernel of the same type on random bit patterns.
 func TestFourTokenKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
-	for typ, dot4 := range kernels.dot4 {
-		kind, _ := actKindOf(typ)
-		for _, k := range []int{256, 512, 1024} {
-			t.Run(fmt.Sprintf("%s/k=%d", dtype.Name(typ), k), func(t *testing.T) {
-				for range 10 {
-					w := randomBlocks(r, typ, k)
-					const n = 9 // two groups and a tail row
-					x := make([]float32, n*k)
-					for i := range x {
-						x[i] = float32(r.NormFloat64())
-					}
-					var a acts
-					a.prepare(kind, x, n, k)
-					a.prepareGroups()
-					if a.groups != 2 {
-						t.Fatalf("%d groups, want 2", a.groups)
-					}
-					for g := range a.groups {
-						var four [4]float32
-						dot4(w, &a, g, &four)
-						for tok, got := range four {
-							want := genericDots[typ](w, &a, 4*g+tok)
-							if !closeDot(got, want, w, typ, &a, 4*g+tok) {
-								t.Fatalf("group %d token %d: four-token kernel %v, generic %v", g, tok, got, want)
-							}
+	for _, ks := range runnableKernels() {
+		for typ, dot4 := range ks.dot4 {
+			testFourToken(t, r, ks, typ, dot4)
+		}
+	}
+}
+
+func testFourToken(t *testing.T, r *rand.Rand, ks *kernelSet, typ core.DType, dot4 dot4Func) {
+	kind, _ := actKindOf(typ)
+	for _, k := range []int{256, 512, 1024} {
+		t.Run(fmt.Sprintf("%s/%s/k=%d", ks.name, dtype.Name(typ), k), func(t *testing.T) {
+			for range 10 {
+				w := randomBlocks(r, typ, k)
+				const n = 9 // two groups and a tail row
+				x := make([]float32, n*k)
+				for i := range x {
+					x[i] = float32(r.NormFloat64())
+				}
+				var a acts
+				a.prepare(kind, x, n, k)
+				a.prepareGroups(ks.corr)
+				if a.groups != 2 {
+					t.Fatalf("%d groups, want 2", a.groups)
+				}
+				for g := range a.groups {
+					var four [4]float32
+					dot4(w, &a, g, &four)
+					for tok, got := range four {
+						want := genericDots[typ](w, &a, 4*g+tok)
+						if !closeDot(got, want, w, typ, &a, 4*g+tok) {
+							t.Fatalf("group %d token %d: four-token kernel %v, generic %v", g, tok, got, want)
 						}
 					}
 				}
-			})
-		}
+			}
+		})
 	}
 }

@@ -58,7 +58,7 @@ func matMul(out []float32, w *core.Tensor, x []float32, n int, p *parallel.Pool,
 	j.a.prepare(kind, x, n, k)
 	j.dot4 = ks.dot4[w.Type]
 	if j.dot4 != nil {
-		j.a.prepareGroups()
+		j.a.prepareGroups(ks.corr)
 		j.fours = grow(j.fours, p.Workers())
 	}
 	j.out, j.w, j.rowSize, j.rows, j.dot = out, w.Data, rowSize, rows, dot
@@ -136,6 +136,7 @@ type kernelSet struct {
 	dot   map[core.DType]dotFunc
 	dot4  map[core.DType]dot4Func // four-token kernels, where there are any
 	accel map[core.DType]bool     // types whose kernel is not the portable one
+	corr  bool                    // the Q8_0 four-token kernels need acts.gcorr
 }
 
 // genericKernels uses only the portable Go kernels.
