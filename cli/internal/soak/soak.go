@@ -48,8 +48,13 @@ type Config struct {
 	Malformed []ErrorCase
 	// MaxTokens is max_tokens of every valid request; default 16.
 	MaxTokens int
-	// Rounds is the least number of rounds; default 3.
+	// Rounds is the least number of measured rounds; default 3.
 	Rounds int
+	// WarmUpRounds are full rounds run before the baseline is sampled, so
+	// that pools, caches and the heap have reached their working size; the
+	// memory check compares against the first measured round. Default 1;
+	// negative means none (only one warm-up stream and request).
+	WarmUpRounds int
 	// Duration keeps starting rounds until it has passed (at least Rounds
 	// are run); zero runs exactly Rounds.
 	Duration time.Duration
@@ -89,6 +94,12 @@ func (c Config) withDefaults() Config {
 	if c.Rounds <= 0 {
 		c.Rounds = 3
 	}
+	switch {
+	case c.WarmUpRounds == 0:
+		c.WarmUpRounds = 1
+	case c.WarmUpRounds < 0:
+		c.WarmUpRounds = 0
+	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 2 * time.Minute
 	}
@@ -127,7 +138,9 @@ type Report struct {
 	// BaseURL and Model are what was soaked.
 	BaseURL string `json:"base_url"`
 	Model   string `json:"model"`
-	// Baseline is sampled after a warm-up request, before the first round.
+	// WarmUp are the warm-up rounds; their failures count like any other.
+	WarmUp []Round `json:"warm_up,omitempty"`
+	// Baseline is sampled after the warm-up, before the first round.
 	Baseline Sample `json:"baseline"`
 	// Rounds are the rounds in order.
 	Rounds []Round `json:"rounds"`
@@ -166,7 +179,7 @@ type Round struct {
 	Failures []string `json:"failures,omitempty"`
 }
 
-// Requests is the number of requests sent in all rounds.
+// Requests is the number of requests sent in all measured rounds.
 func (r *Report) Requests() int {
 	n := 0
 	for _, rd := range r.Rounds {
@@ -175,9 +188,15 @@ func (r *Report) Requests() int {
 	return n
 }
 
-// Failures returns every failure of every round, prefixed by its round.
+// Failures returns every failure of the warm-up and of every round,
+// prefixed by its round.
 func (r *Report) Failures() []string {
 	var out []string
+	for _, rd := range r.WarmUp {
+		for _, f := range rd.Failures {
+			out = append(out, fmt.Sprintf("warm-up round %d: %s", rd.Index, f))
+		}
+	}
 	for _, rd := range r.Rounds {
 		for _, f := range rd.Failures {
 			out = append(out, fmt.Sprintf("round %d: %s", rd.Index, f))
@@ -242,8 +261,9 @@ type runner struct {
 }
 
 // prepare resolves the model, sends one warm-up stream and one
-// non-streaming request (so lazily started server goroutines exist before
-// the baseline) and samples the baseline once the count is steady.
+// non-streaming request and the warm-up rounds (so lazily started server
+// goroutines and pools exist before the baseline) and samples the baseline
+// once the goroutine count is steady.
 func (r *runner) prepare(ctx context.Context, rep *Report) error {
 	if r.cfg.Model == "" {
 		m, err := firstModel(ctx, r.hc, r.cfg.BaseURL, r.cfg.APIKey)
@@ -261,6 +281,13 @@ func (r *runner) prepare(ctx context.Context, rep *Report) error {
 	}
 	if o := r.nonStream(ctx, 0); o.err != nil {
 		return core.Errorf(core.KindUnavailable, "soak.Run", "warm-up request: %w", o.err)
+	}
+	for i := 1; i <= r.cfg.WarmUpRounds; i++ {
+		rd := r.round(ctx, i, nil)
+		rep.WarmUp = append(rep.WarmUp, rd)
+		if len(rd.Failures) > 0 {
+			return core.Errorf(core.KindInternal, "soak.Run", "warm-up round %d: %d failures; first: %s", i, len(rd.Failures), rd.Failures[0])
+		}
 	}
 	r.hc.CloseIdleConnections()
 	// Steady: two scrapes in a row agree, or the settle time passed.
@@ -282,7 +309,8 @@ func (r *runner) prepare(ctx context.Context, rep *Report) error {
 	}
 }
 
-// round runs one round and checks what it left behind.
+// round runs one round and, unless it is a warm-up round (rep nil), checks
+// what it left behind.
 func (r *runner) round(ctx context.Context, index int, rep *Report) Round {
 	rd := Round{Index: index}
 	var outs []outcome
@@ -311,7 +339,9 @@ func (r *runner) round(ctx context.Context, index int, rep *Report) Round {
 	rd.Elapsed = time.Since(start)
 	rd.tally(outs)
 	r.hc.CloseIdleConnections()
-	r.settle(ctx, &rd, rep)
+	if rep != nil {
+		r.settle(ctx, &rd, rep)
+	}
 	return rd
 }
 

@@ -156,8 +156,11 @@ func TestRunClean(t *testing.T) {
 			t.Errorf("round %d: stream latency %+v out of order", rd.Index, rd.Stream)
 		}
 	}
-	if got := f.sawHangUp.Load(); got != 4 {
-		t.Errorf("server saw %d clients leave, want 4 (2 per round)", got)
+	if got := f.sawHangUp.Load(); got != 6 {
+		t.Errorf("server saw %d clients leave, want 6 (2 per round, warm-up included)", got)
+	}
+	if len(rep.WarmUp) != 1 || rep.WarmUp[0].HungUp != 2 {
+		t.Errorf("warm-up rounds %+v, want one with 2 hang-ups", rep.WarmUp)
 	}
 	if f.maxParallel < 6 {
 		t.Errorf("at most %d requests ran at once, want at least the 6 completed streams", f.maxParallel)
