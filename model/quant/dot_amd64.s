@@ -186,7 +186,7 @@ f16loop:
 
 // func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
 // nb ≥ 1 blocks of 34 bytes against nb×32 int8 and nb scales.
-TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
+TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $32-36
 	MOVQ    w+0(FP), SI
 	MOVQ    q+8(FP), DI
 	MOVQ    d+16(FP), DX
@@ -194,6 +194,61 @@ TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
 	VXORPS  Y0, Y0, Y0
 	VXORPS  Y8, Y8, Y8
 	VMOVDQU ones16<>(SB), Y15
+	CMPQ    CX, $8
+	JLT     q80pairs
+
+	// Eight blocks at a time: their scales are gathered, widened and
+	// multiplied by the activation scales in one go, then kept on the stack.
+q80oct:
+	PREFETCHT0 1024(SI)
+	PREFETCHT0 1088(SI)
+	PREFETCHT0 1152(SI)
+	PREFETCHT0 1216(SI)
+	PREFETCHT0 1280(SI)
+	MOVWLZX    (SI), AX
+	VMOVD      AX, X6
+	VPINSRW    $1, 34(SI), X6, X6
+	VPINSRW    $2, 68(SI), X6, X6
+	VPINSRW    $3, 102(SI), X6, X6
+	VPINSRW    $4, 136(SI), X6, X6
+	VPINSRW    $5, 170(SI), X6, X6
+	VPINSRW    $6, 204(SI), X6, X6
+	VPINSRW    $7, 238(SI), X6, X6
+	VCVTPH2PS  X6, Y6
+	VMULPS     (DX), Y6, Y6
+	VMOVUPS    Y6, (SP)
+	VMOVDQU    2(SI), Y1
+	VBROADCASTSS 0(SP), Y5
+	Q8BLOCK(Y1, 0, Y3, Y4, Y5, Y0)
+	VMOVDQU    36(SI), Y9
+	VBROADCASTSS 4(SP), Y13
+	Q8BLOCK(Y9, 32, Y11, Y12, Y13, Y8)
+	VMOVDQU    70(SI), Y1
+	VBROADCASTSS 8(SP), Y5
+	Q8BLOCK(Y1, 64, Y3, Y4, Y5, Y0)
+	VMOVDQU    104(SI), Y9
+	VBROADCASTSS 12(SP), Y13
+	Q8BLOCK(Y9, 96, Y11, Y12, Y13, Y8)
+	VMOVDQU    138(SI), Y1
+	VBROADCASTSS 16(SP), Y5
+	Q8BLOCK(Y1, 128, Y3, Y4, Y5, Y0)
+	VMOVDQU    172(SI), Y9
+	VBROADCASTSS 20(SP), Y13
+	Q8BLOCK(Y9, 160, Y11, Y12, Y13, Y8)
+	VMOVDQU    206(SI), Y1
+	VBROADCASTSS 24(SP), Y5
+	Q8BLOCK(Y1, 192, Y3, Y4, Y5, Y0)
+	VMOVDQU    240(SI), Y9
+	VBROADCASTSS 28(SP), Y13
+	Q8BLOCK(Y9, 224, Y11, Y12, Y13, Y8)
+	ADDQ       $272, SI
+	ADDQ       $256, DI
+	ADDQ       $32, DX
+	SUBQ       $8, CX
+	CMPQ       CX, $8
+	JGE        q80oct
+
+q80pairs:
 	CMPQ    CX, $2
 	JLT     q80tail
 
@@ -239,7 +294,7 @@ q80done:
 
 // func dotQ4_0AVX2(w *byte, q *int8, d *float32, nb int) float32
 // nb ≥ 1 blocks of 18 bytes against nb×32 int8 and nb scales.
-TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-36
+TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $32-36
 	MOVQ    w+0(FP), SI
 	MOVQ    q+8(FP), DI
 	MOVQ    d+16(FP), DX
@@ -249,6 +304,57 @@ TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-36
 	VMOVDQU ones16<>(SB), Y15
 	VMOVDQU mask0f<>(SB), Y14
 	VMOVDQU bytes8<>(SB), Y13
+	CMPQ    CX, $8
+	JLT     q40pairs
+
+q40oct:
+	PREFETCHT0 1024(SI)
+	PREFETCHT0 1088(SI)
+	PREFETCHT0 1152(SI)
+	MOVWLZX    (SI), AX
+	VMOVD      AX, X6
+	VPINSRW    $1, 18(SI), X6, X6
+	VPINSRW    $2, 36(SI), X6, X6
+	VPINSRW    $3, 54(SI), X6, X6
+	VPINSRW    $4, 72(SI), X6, X6
+	VPINSRW    $5, 90(SI), X6, X6
+	VPINSRW    $6, 108(SI), X6, X6
+	VPINSRW    $7, 126(SI), X6, X6
+	VCVTPH2PS  X6, Y6
+	VMULPS     (DX), Y6, Y6
+	VMOVUPS    Y6, (SP)
+	Q4NIBBLES(2, X1, Y1, X2)
+	VBROADCASTSS 0(SP), Y5
+	Q8BLOCK(Y1, 0, Y3, Y4, Y5, Y0)
+	Q4NIBBLES(20, X9, Y9, X10)
+	VBROADCASTSS 4(SP), Y6
+	Q8BLOCK(Y9, 32, Y11, Y12, Y6, Y8)
+	Q4NIBBLES(38, X1, Y1, X2)
+	VBROADCASTSS 8(SP), Y5
+	Q8BLOCK(Y1, 64, Y3, Y4, Y5, Y0)
+	Q4NIBBLES(56, X9, Y9, X10)
+	VBROADCASTSS 12(SP), Y6
+	Q8BLOCK(Y9, 96, Y11, Y12, Y6, Y8)
+	Q4NIBBLES(74, X1, Y1, X2)
+	VBROADCASTSS 16(SP), Y5
+	Q8BLOCK(Y1, 128, Y3, Y4, Y5, Y0)
+	Q4NIBBLES(92, X9, Y9, X10)
+	VBROADCASTSS 20(SP), Y6
+	Q8BLOCK(Y9, 160, Y11, Y12, Y6, Y8)
+	Q4NIBBLES(110, X1, Y1, X2)
+	VBROADCASTSS 24(SP), Y5
+	Q8BLOCK(Y1, 192, Y3, Y4, Y5, Y0)
+	Q4NIBBLES(128, X9, Y9, X10)
+	VBROADCASTSS 28(SP), Y6
+	Q8BLOCK(Y9, 224, Y11, Y12, Y6, Y8)
+	ADDQ       $144, SI
+	ADDQ       $256, DI
+	ADDQ       $32, DX
+	SUBQ       $8, CX
+	CMPQ       CX, $8
+	JGE        q40oct
+
+q40pairs:
 	CMPQ    CX, $2
 	JLT     q40tail
 

@@ -67,7 +67,7 @@ func TestFastKernelsMatchGeneric(t *testing.T) {
 	for typ := range kernels.accel {
 		fast, slow := kernels.dot[typ], genericDots[typ]
 		kind, _ := actKindOf(typ)
-		for _, k := range []int{32, 64, 96, 256, 512, 768, 1280, 4096, 40, 7} {
+		for _, k := range []int{32, 64, 96, 256, 352, 416, 512, 768, 1280, 4096, 40, 7} {
 			if k%dtype.BlockSize(typ) != 0 || k%kind.block() != 0 {
 				continue
 			}
