@@ -41,6 +41,10 @@ const maxProps = 128
 // maxRefDepth bounds nested $ref expansion; deeper schemas fail to compile.
 const maxRefDepth = 12
 
+// maxNodes bounds the compiled size of one schema: $ref expansion copies
+// subschemas, and a hostile schema could otherwise grow exponentially.
+const maxNodes = 20_000
+
 // node is one compiled schema.
 type node struct {
 	kinds kind
@@ -99,10 +103,14 @@ func Compile(doc []byte) (*Schema, error) {
 func (s *Schema) MinBytes() int { return s.root.minBytes }
 
 type compiler struct {
-	root any
+	root  any
+	nodes int // compiled so far
 }
 
 func (c *compiler) node(v any, depth int) (*node, error) {
+	if c.nodes++; c.nodes > maxNodes {
+		return nil, fmt.Errorf("schema expands to more than %d subschemas", maxNodes)
+	}
 	switch t := v.(type) {
 	case bool:
 		if t {

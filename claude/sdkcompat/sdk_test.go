@@ -1,4 +1,4 @@
-package claude_test
+package sdkcompat_test
 
 import (
 	"bytes"
