@@ -70,14 +70,15 @@ func TestReliabilitySoak(t *testing.T) {
 				rd.Index, rd.Completed, rd.HungUp, rd.NonStream, rd.Refused, len(soak.MalformedCases(rep.Model)))
 		}
 	}
+	srv.signal(t, syscall.SIGTERM)
+	if code, ok := srv.wait(20 * time.Second); !ok || code != 0 {
+		t.Fatalf("after SIGTERM: exited %v, code %d; want exit 0 within 20 s", ok, code)
+	}
+	// The process has exited, so its whole output has been copied.
 	for _, l := range relLogLines(srv.out.String()) {
 		if lv, _ := l["level"].(string); lv != "debug" && lv != "info" && lv != "warn" {
 			t.Errorf("server logged at %s: %v", lv, l)
 		}
-	}
-	srv.signal(t, syscall.SIGTERM)
-	if code, ok := srv.wait(20 * time.Second); !ok || code != 0 {
-		t.Fatalf("after SIGTERM: exited %v, code %d; want exit 0 within 20 s", ok, code)
 	}
 }
 
