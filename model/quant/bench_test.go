@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pensieve-llm/pensieve/core"
 	"github.com/pensieve-llm/pensieve/model/parallel"
@@ -90,21 +91,26 @@ type sumTask struct {
 
 func (s *sumTask) Do(worker, lo, hi int) { s.sums[worker].v += sumWords(s.buf[lo:hi]) }
 
-// sumWords adds the words with four independent accumulators, enough to
-// keep the loads, not the adds, the bottleneck.
+// sumWords adds the words with eight independent accumulators and one
+// bounds check per 64 bytes, so the loads, not the adds, are the bottleneck.
 func sumWords(b []uint64) uint64 {
-	var s0, s1, s2, s3 uint64
-	for len(b) >= 4 {
-		s0 += b[0]
-		s1 += b[1]
-		s2 += b[2]
-		s3 += b[3]
-		b = b[4:]
+	var s0, s1, s2, s3, s4, s5, s6, s7 uint64
+	n := len(b) &^ 7
+	for i := 0; i < n; i += 8 {
+		c := b[i : i+8 : i+8]
+		s0 += c[0]
+		s1 += c[1]
+		s2 += c[2]
+		s3 += c[3]
+		s4 += c[4]
+		s5 += c[5]
+		s6 += c[6]
+		s7 += c[7]
 	}
-	for _, v := range b {
+	for _, v := range b[n:] {
 		s0 += v
 	}
-	return s0 + s1 + s2 + s3
+	return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
 }
 
 // BenchmarkMemRead measures the machine's read bandwidth at 1 and 2
@@ -151,6 +157,50 @@ func BenchmarkMatVecDRAM(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+			})
+		}
+	}
+}
+
+// BenchmarkBandwidthRatio alternates a 1 GiB memory read and a 1 GiB
+// matrix-vector product inside each iteration and reports both rates and
+// matvec/memread, so that load from other processes on a shared machine
+// hits both sides of the ratio alike.
+func BenchmarkBandwidthRatio(b *testing.B) {
+	buf := memBuf()
+	r := rand.New(rand.NewPCG(1, 2))
+	x := randNormal(3, benchK)
+	for _, typ := range []core.DType{core.Q4_K, core.Q8_0} {
+		tile := randomBlocks(r, typ, benchK*benchRows)
+		rowBytes := len(tile) / benchRows
+		rows := (1 << 30) / rowBytes
+		data := make([]byte, rows*rowBytes)
+		for off := 0; off < len(data); off += len(tile) {
+			copy(data[off:], tile)
+		}
+		w := &core.Tensor{Name: "bench", Type: typ, Shape: []int{benchK, rows}, Data: data}
+		out := make([]float32, rows)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", typeNameForTest(typ), threads), func(b *testing.B) {
+				p := parallel.New(threads)
+				defer p.Close()
+				t := &sumTask{buf: buf}
+				var memNS, mvNS int64
+				for b.Loop() {
+					t0 := time.Now()
+					p.Run(t, len(buf), (len(buf)+threads-1)/threads)
+					t1 := time.Now()
+					if err := MatMul(out, w, x, 1, p); err != nil {
+						b.Fatal(err)
+					}
+					memNS += t1.Sub(t0).Nanoseconds()
+					mvNS += time.Since(t1).Nanoseconds()
+				}
+				memGBs := float64(b.N) * float64(len(buf)*8) / float64(memNS)
+				mvGBs := float64(b.N) * float64(len(data)) / float64(mvNS)
+				b.ReportMetric(memGBs, "read-GB/s")
+				b.ReportMetric(mvGBs, "matvec-GB/s")
+				b.ReportMetric(mvGBs/memGBs, "ratio")
 			})
 		}
 	}
