@@ -65,6 +65,9 @@ func dotQ4_0AVX2x4(w *byte, q *int8, d *float32, nb int, out *float32)
 func dotQ4_KAVX2x4(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32)
 
 //go:noescape
+func dotQ5_KAVX2x4(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32)
+
+//go:noescape
 func dotQ6_KAVX2x4(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32)
 
 //go:noescape
@@ -256,6 +259,7 @@ var avx2Dots4 = map[core.DType]dot4Func{
 	core.Q8_0: func(w []byte, a *acts, g int, out *[4]float32) { group32(dotQ8_0AVX2x4, 34, w, a, g, out) },
 	core.Q4_0: func(w []byte, a *acts, g int, out *[4]float32) { group32(dotQ4_0AVX2x4, 18, w, a, g, out) },
 	core.Q4_K: func(w []byte, a *acts, g int, out *[4]float32) { groupK(dotQ4_KAVX2x4, 144, w, a, g, out) },
+	core.Q5_K: func(w []byte, a *acts, g int, out *[4]float32) { groupK(dotQ5_KAVX2x4, 176, w, a, g, out) },
 	core.Q6_K: func(w []byte, a *acts, g int, out *[4]float32) { groupK(dotQ6_KAVX2x4, 210, w, a, g, out) },
 }
 
