@@ -17,6 +17,7 @@ type streamConfig struct {
 	thinkingOn      bool   // thinking blocks are shown
 	omitThinking    bool   // display "omitted": empty thinking text, signature kept
 	startsInside    bool   // the prompt opened a reasoning block
+	prefill         bool   // the output continues an assistant prefill
 	think           thinkTags
 	disableParallel bool
 	maxTokens       int
@@ -73,7 +74,7 @@ func (pr *Prepared) NewStream(o StreamOptions) *Stream {
 	if s.newToolID == nil {
 		s.newToolID = func() string { return NewID("toolu_") }
 	}
-	s.parser = newOutputParser(pr.cfg.tools, pr.cfg.startsInside, pr.cfg.think)
+	s.parser = newOutputParser(pr.cfg.tools, pr.cfg.startsInside, pr.cfg.prefill, pr.cfg.think)
 	s.usage.PromptTokens = pr.InputTokens()
 	return s
 }

@@ -44,6 +44,7 @@ var callOpeners = []string{"<tool_call>", "<|python_tag|>", "[TOOL_CALLS]"}
 // outputParser is the state of one output's parsing.
 type outputParser struct {
 	tools   map[string]Tool // the callable tools; nil: calls are not parsed
+	prefill bool            // the output continues an assistant prefill: its leading whitespace is text
 	state   int
 	think   thinkTags // the open reasoning block's tags
 	thought bool      // a reasoning block was seen (only one, at the start)
@@ -53,8 +54,8 @@ type outputParser struct {
 	out     []segment
 }
 
-func newOutputParser(tools []Tool, startsInside bool, think thinkTags) *outputParser {
-	p := &outputParser{}
+func newOutputParser(tools []Tool, startsInside, prefill bool, think thinkTags) *outputParser {
+	p := &outputParser{prefill: prefill}
 	if len(tools) > 0 {
 		p.tools = make(map[string]Tool, len(tools))
 		for _, t := range tools {
@@ -145,12 +146,11 @@ func (p *outputParser) runStart(final bool) bool {
 		}
 		return false
 	}
-	p.buf = trimmed
 	var undecided []string
 	if p.state == psStart && !p.thought {
 		for _, t := range knownThinkTags {
-			if strings.HasPrefix(p.buf, t.open) {
-				p.buf = p.buf[len(t.open):]
+			if strings.HasPrefix(trimmed, t.open) {
+				p.buf = trimmed[len(t.open):]
 				p.state, p.think, p.thought = psThinking, t, true
 				return true
 			}
@@ -159,19 +159,26 @@ func (p *outputParser) runStart(final bool) bool {
 	}
 	if p.tools != nil {
 		for _, o := range callOpeners {
-			if strings.HasPrefix(p.buf, o) {
+			if strings.HasPrefix(trimmed, o) {
+				p.buf = trimmed
 				p.startCall(o, o)
 				return true
 			}
 		}
-		if p.buf[0] == '{' {
+		if trimmed[0] == '{' {
+			p.buf = trimmed
 			p.startCall("", "")
 			return true
 		}
 		undecided = append(undecided, callOpeners...)
 	}
-	if !final && holdsPrefix(p.buf, undecided) {
+	if !final && holdsPrefix(trimmed, undecided) {
 		return false
+	}
+	// Text. Whitespace that continues a prefill is part of it; elsewhere
+	// (after the template's header, a reasoning block or a call) it is not.
+	if !(p.state == psStart && p.prefill) {
+		p.buf = trimmed
 	}
 	p.state = psText
 	return true
@@ -222,14 +229,18 @@ func (p *outputParser) runText(final bool) bool {
 		}
 	}
 	if at >= 0 {
-		p.emit(segment{kind: segText, text: p.buf[:at]})
+		// The whitespace between text and a call belongs to neither.
+		p.emit(segment{kind: segText, text: strings.TrimRight(p.buf[:at], " \t\r\n")})
 		p.buf = p.buf[at:]
 		p.startCall(opener, opener)
 		return true
 	}
 	keep := 0
 	if !final {
+		// Hold back what may begin an opener, and the whitespace before it.
 		keep = heldSuffix(p.buf, callOpeners)
+		rest := p.buf[:len(p.buf)-keep]
+		keep += len(rest) - len(strings.TrimRight(rest, " \t\r\n"))
 	}
 	p.emit(segment{kind: segText, text: p.buf[:len(p.buf)-keep]})
 	p.buf = p.buf[len(p.buf)-keep:]

@@ -130,6 +130,7 @@ func (p *Profile) streamConfig(req *MessageRequest, r rendered) streamConfig {
 		thinkingOn:      req.thinkingOn(),
 		omitThinking:    req.Thinking != nil && req.Thinking.Display == DisplayOmitted,
 		startsInside:    p.startsInside(r.text),
+		prefill:         r.prefill,
 		think:           p.think,
 		disableParallel: tc.DisableParallelToolUse,
 		maxTokens:       req.MaxTokens,

@@ -112,6 +112,10 @@ func (p *Profile) ID() string { return p.spec.ID }
 // ToolFormat returns how the model writes tool calls.
 func (p *Profile) ToolFormat() ToolFormat { return p.format }
 
+// ContextLength returns the model's context window in tokens (0:
+// unlimited); prompts must be shorter (§7.3).
+func (p *Profile) ContextLength() int { return p.spec.ContextLength }
+
 // MaxOutputTokens returns the max_tokens cap (§7.3).
 func (p *Profile) MaxOutputTokens() int {
 	if p.spec.MaxOutputTokens > 0 {

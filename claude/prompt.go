@@ -15,6 +15,7 @@ type rendered struct {
 	text    string // the prompt, generation prompt and prefill included
 	generic bool   // tools are described by the generic tool prompt
 	tools   []Tool // the tools the model may call
+	prefill bool   // the prompt ends with an assistant prefill
 }
 
 // render builds the prompt text of req (§3.3, §3.4): system prompt and
@@ -58,7 +59,7 @@ func (p *Profile) render(req *MessageRequest) (rendered, error) {
 	if err != nil {
 		return rendered{}, core.Errorf(core.KindInvalid, op, "the chat template of %s cannot render this conversation: %w", p.spec.ID, err)
 	}
-	r.text = text + prefill
+	r.text, r.prefill = text+prefill, prefill != ""
 	return r, nil
 }
 
