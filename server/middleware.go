@@ -105,21 +105,16 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// deadlines keeps the server's read and write timeouts from cutting long
-// generations. The read deadline guards the request line, headers and body;
-// once the body is consumed (readBody, or at once for bodiless requests) it
-// is lifted, because net/http's background read, which watches for the
-// client going away, cancels the request context when that deadline passes.
-// The write deadline is set when the response starts (and per SSE event),
-// not when the request arrives, so compute time before the first byte does
-// not count against it.
+// deadlines keeps the server's write timeout from cutting long
+// generations: the write deadline moves to now+WriteTimeout when the
+// response starts (and per SSE event, see sse.Writer), so compute time
+// before the first byte does not count against it. (The read timeout needs
+// no help: net/http lifts the read deadline once the body is consumed.)
 func (s *Server) deadlines(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		rc := http.NewResponseController(c.Response())
-		if c.Request().Body == nil || c.Request().Body == http.NoBody {
-			_ = rc.SetReadDeadline(time.Time{}) // unsupported writers have no deadline to lift
-		}
 		if wt := s.cfg.WriteTimeout; wt > 0 {
+			rc := http.NewResponseController(c.Response())
+			// Unsupported writers (http.ErrNotSupported) have no deadline to move.
 			c.Response().Before(func() { _ = rc.SetWriteDeadline(time.Now().Add(wt)) })
 		}
 		return next(c)
@@ -127,7 +122,7 @@ func (s *Server) deadlines(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // readBody reads the whole request body, enforcing the body limit set by
-// limitBody, then lifts the read deadline (see deadlines).
+// limitBody.
 func readBody(c echo.Context) ([]byte, error) {
 	b, err := io.ReadAll(c.Request().Body)
 	var tooBig *http.MaxBytesError
@@ -137,7 +132,6 @@ func readBody(c echo.Context) ([]byte, error) {
 	case err != nil:
 		return nil, core.Errorf(core.KindInvalid, "server.readBody", "reading request body: %w", err)
 	}
-	_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Time{})
 	return b, nil
 }
 

@@ -40,7 +40,8 @@ type Config struct {
 	// ReadHeaderTimeout bounds reading the request headers; default 10 s.
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, body included; default
-	// 5 min; negative disables. It never cuts a generation (see deadlines).
+	// 5 min; negative disables. It does not cut generations: net/http
+	// lifts the read deadline once the body is consumed.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds each write: the response start, and every SSE
 	// event; default 2 min; negative disables. Long streams are not cut.
