@@ -142,3 +142,76 @@ func TestFixtureForcedToolUse(t *testing.T) {
 		})
 	}
 }
+
+// loadLlama3Vocab reads the 128k-token Llama 3 vocabulary of the fixtures
+// (for decoding only: its byte tokens encode any text).
+func loadLlama3Vocab(tb testing.TB) *ggufTokenizer {
+	md, err := fixtures.Metadata(fixtures.Path(tb, "models", "vocab-llama3.gguf"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	toks, _ := md["tokenizer.ggml.tokens"].([]any)
+	types, _ := md["tokenizer.ggml.token_type"].([]any)
+	tk := &ggufTokenizer{special: map[string]core.TokenID{}}
+	back := gpt2Bytes()
+	for i, v := range toks {
+		s := v.(string)
+		if types[i].(int64) != 1 {
+			tk.special[s] = core.TokenID(i)
+			tk.tokens = append(tk.tokens, []byte(s))
+			continue
+		}
+		var b []byte
+		for _, r := range s {
+			b = append(b, back[r])
+		}
+		tk.tokens = append(tk.tokens, b)
+	}
+	eot := tk.special["<|eot_id|>"]
+	tk.vocab = core.Vocab{Size: len(toks), BOS: tk.special["<|begin_of_text|>"], EOS: eot, EOG: []core.TokenID{eot}}
+	return tk
+}
+
+// BenchmarkToolConstraintLlama3 measures one Mask call of a forced tool
+// call over the 128k Llama 3 vocabulary, averaged over the steps of a
+// whole call (structural positions and string contents).
+func BenchmarkToolConstraintLlama3(b *testing.B) {
+	g := loadLlama3Vocab(b)
+	p, err := NewProfile(ModelSpec{ID: "llama3", Template: testmodel.Llama3{}, Tokenizer: g})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, err := DecodeRequest(body(b, map[string]any{"tools": claudeCodeTools, "tool_choice": map[string]any{"type": "tool", "name": "Bash"}}), Version20230601)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := "<tool_call>\n{\"name\": \"Bash\", \"arguments\": {\"command\": \"go test ./... -run TestX -count=1\", \"description\": \"Run the failing test\"}}\n</tool_call>"
+	var ids []core.TokenID
+	for i := 0; i < len(out); i++ {
+		for id, t := range g.tokens {
+			if len(t) == 1 && t[0] == out[i] {
+				ids = append(ids, core.TokenID(id))
+				break
+			}
+		}
+	}
+	pr, err := p.Prepare(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.vocabulary() // built once per model, not per request
+	logits := make([]float32, g.vocab.Size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	steps := 0
+	for b.Loop() {
+		pr, _ = p.Prepare(req)
+		for i := range ids {
+			if err := pr.Request.Constraint.Mask(ids[:i], logits); err != nil {
+				b.Fatal(err)
+			}
+			steps++
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(steps), "ns/mask")
+}
