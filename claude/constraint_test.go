@@ -71,6 +71,7 @@ func TestForcedToolUseRandomModel(t *testing.T) {
 		{"any hermes", testmodel.Hermes{}, map[string]any{"type": "any", "disable_parallel_tool_use": true}, 300, 1},
 		{"any llama3.1", testmodel.Llama3{Tools: true}, map[string]any{"type": "any"}, 300, 1},
 		{"any mistral", testmodel.Mistral{}, map[string]any{"type": "any"}, 300, 1},
+		{"any after an opened reasoning block", testmodel.Hermes{OpenThink: true}, map[string]any{"type": "any"}, 300, 1},
 	}
 	for _, tt := range tests {
 		for seed := uint64(1); seed <= 6; seed++ {
@@ -174,6 +175,32 @@ func TestOutputFormatRandomModel(t *testing.T) {
 		if err := testmodel.Validate(raw, []byte(m.Content[0].(TextBlock).Text)); err != nil {
 			t.Errorf("seed %d: %v", seed, err)
 		}
+	}
+}
+
+// TestOutputFormatAfterThinking checks that with thinking on, a model
+// whose template thinks is made to open and close its reasoning block
+// before the constrained JSON.
+func TestOutputFormatAfterThinking(t *testing.T) {
+	p := profile(t, testmodel.Hermes{})
+	schema := `{"type":"object","properties":{"ok":{"type":"boolean"}},"required":["ok"]}`
+	var sch any
+	_ = json.Unmarshal([]byte(schema), &sch)
+	pr := prepare(t, p, map[string]any{"max_tokens": 1100, "thinking": map[string]any{"type": "enabled", "budget_tokens": 1024},
+		"output_config": map[string]any{"format": map[string]any{"type": "json_schema", "schema": sch}}})
+	ch, _ := testmodel.Random{Tok: noEOG{testmodel.ByteTokenizer{}}, Seed: 9, Temperature: 1}.Generate(context.Background(), &pr.Request)
+	m, err := Collect(context.Background(), ch, pr.NewStream(StreamOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Content) != 2 {
+		t.Fatalf("content %s", mustJSON(t, m.Content))
+	}
+	if _, ok := m.Content[0].(ThinkingBlock); !ok {
+		t.Errorf("first block %T", m.Content[0])
+	}
+	if err := testmodel.Validate([]byte(schema), []byte(m.Content[1].(TextBlock).Text)); err != nil {
+		t.Error(err)
 	}
 }
 
