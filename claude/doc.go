@@ -3,31 +3,43 @@
 // logit constraints for forced tool use, and token counting. It does no I/O;
 // the server reads bodies and writes what this package produces.
 //
-// The contract is ../shared/specs/anthropic-messages.md (cited as §N below).
+// The contract is ../shared/specs/anthropic-messages.md (cited as §N);
+// CONFORMANCE.md maps its checklist to this package's tests.
 //
-// # The path of one request
+// # One request
 //
-//	v, err := claude.ParseVersion(r.Header.Get("anthropic-version"))   // 400 on unknown values
-//	req, err := claude.DecodeRequest(body, v)                           // shape and model-free rules
-//	prof := profiles[req.Model]                                         // built once per model with NewProfile
-//	prep, err := prof.Prepare(req)                                      // prompt tokens, core.Request, limits
-//	s := prep.NewStream(claude.StreamOptions{})                         // one per response
-//	first := s.Start()                                                  // message_start, may be sent at once
+//	v, err := claude.ParseVersion(r.Header.Get("anthropic-version")) // 400 on unknown values
+//	req, err := claude.DecodeRequest(body, v)                         // shapes and model-free rules
+//	prof := profiles[model]                                           // one NewProfile per model, at load
+//	prep, err := prof.Prepare(req)                                    // prompt tokens, limits, constraint
+//	s := prep.NewStream(claude.StreamOptions{})                       // one per response
+//	write(s.Start())                                                  // message_start, may go out at once
 //	events, err := generator.Generate(ctx, &prep.Request)
 //	for ev := range events {
-//		for _, out := range s.Feed(ev) { write(claude.AppendSSE(nil, out)) }
-//		if s.Finished() { cancel(); break }                            // e.g. disable_parallel_tool_use
+//		write(s.Feed(ev))                                            // frame each with AppendSSE
+//		if s.Finished() {                                            // e.g. disable_parallel_tool_use
+//			cancel()
+//			break
+//		}
 //	}
 //
-// A non-streaming response feeds the same events into an Accumulator (or calls
-// Collect), so a streamed and a non-streamed reply of one generation agree.
-// max_tokens 0 needs no generation: feed prep.EmptyCompletion() instead.
+// Every error before the first event (ParseVersion, DecodeRequest,
+// Prepare, Generate) is an ordinary HTTP error: NewErrorResponse builds its
+// body, and the server maps core.KindOf(err) to the status. A generation
+// that fails later yields an ErrorEvent from Feed, the last event.
 //
-// count_tokens uses DecodeCountTokensRequest and Profile.CountTokens, which
-// runs the same prompt builder as Prepare, so its answer equals the sum of the
-// prompt-side usage fields of the same request (§5, §8).
+// A non-streaming response runs the same events through Collect (or an
+// Accumulator), so streamed and non-streamed replies of one generation are
+// identical. max_tokens 0 needs no generation: feed prep.EmptyCompletion().
+//
+// count_tokens uses DecodeCountTokensRequest and Profile.CountTokens, the
+// same rendering and tokenization as Prepare, so its answer equals the sum
+// of the prompt-side usage fields of the same request (§5, §8).
 //
 // Errors are *core.Error values classified by kind; the message a client
-// must see verbatim is carried by an *APIError in the chain, and
-// NewErrorResponse builds the §7.1 envelope from any error.
+// must see verbatim is an *APIError in the chain (ErrorMessage returns it).
+//
+// Models, pages (Paginate) and Message Batches (DecodeBatchCreate,
+// MessageBatch, AppendJSONL) have their wire types here; their state lives
+// in the server.
 package claude
