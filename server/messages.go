@@ -174,7 +174,11 @@ func (s *Server) pump(ctx context.Context, log *zap.Logger, events <-chan core.E
 				}
 				return
 			}
-			err = sink.events(stream.Feed(ev))
+			evs := stream.Feed(ev)
+			if len(evs) == 0 {
+				continue // text held back (a possible tool call or stop sequence): keep the ping clock
+			}
+			err = sink.events(evs)
 		case <-idle.C:
 			err = sink.ping()
 		case <-ctx.Done():

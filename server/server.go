@@ -207,6 +207,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/metrics", s.serveMetrics)
 
 	api := e.Group("/v1", s.authenticate, s.rateLimit)
+	api.RouteNotFound("/*", notFound)
 	api.POST("/chat/completions", s.chatCompletions, limitBody(s.cfg.BodyLimit))
 	anthropic := api.Group("", anthropicHeaders)
 	anthropic.POST("/messages", s.createMessage, limitBody(s.cfg.BodyLimit))
