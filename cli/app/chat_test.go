@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
 
 	"github.com/pensieve-llm/pensieve/core"
 )
@@ -66,7 +67,7 @@ func newTestSession(t *testing.T, contextLen int) (*chatSession, *recorder, *byt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { be.Close() })
-	lm, err := openModel(fixtureModel(t, "fx-llama-f32.gguf"), be)
+	lm, err := openModel(fixtureModel(t, "fx-llama-f32.gguf"), be, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,15 +9,13 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
 
 	"github.com/pensieve-llm/pensieve/config"
 	"github.com/pensieve-llm/pensieve/core"
 	"github.com/pensieve-llm/pensieve/metal"
-	"github.com/pensieve-llm/pensieve/model/chat"
-	"github.com/pensieve-llm/pensieve/model/gguf"
+	"github.com/pensieve-llm/pensieve/model"
 	"github.com/pensieve-llm/pensieve/model/quant"
-	"github.com/pensieve-llm/pensieve/model/tokenizer"
-	"github.com/pensieve-llm/pensieve/model/transformer"
 )
 
 // Compute devices accepted by --device and the "device" configuration key.
@@ -78,35 +76,21 @@ type loadedModel struct {
 	ownBackend core.Backend // closed after the model when the loadedModel owns it; may be nil
 }
 
-// openModel loads the GGUF model at path with its tokenizer and chat
-// template, computing on be, which the caller keeps owning (it must outlive
-// the model).
-//
-// It reads the file through model's subpackages (gguf, transformer,
-// tokenizer, chat), passing the backend with transformer.WithBackend.
-func openModel(path string, be core.Backend) (*loadedModel, error) {
-	f, err := gguf.Open(path)
+// openModel loads the model at path (GGUF, or a SafeTensors checkpoint)
+// with model.Open, computing on be, which the caller keeps owning (it must
+// outlive the model). Commands that generate text need the file's
+// tokenizer and chat template, which only GGUF files carry.
+func openModel(path string, be core.Backend, log *zap.Logger) (*loadedModel, error) {
+	l, err := model.Open(path, model.WithBackend(be), model.WithLogger(log))
 	if err != nil {
-		return nil, fmt.Errorf("open model %s: %w", path, err)
+		return nil, err
 	}
-	fail := func(err error) (*loadedModel, error) {
-		f.Close()
-		return nil, fmt.Errorf("open model %s: %w", path, err)
+	if l.Tokenizer == nil || l.Template == nil {
+		l.Close()
+		return nil, core.Errorf(core.KindInvalid, "open model",
+			"%s has no tokenizer or chat template (a %s checkpoint); use a GGUF file", path, l.Format)
 	}
-	tok, err := tokenizer.FromGGUF(f)
-	if err != nil {
-		return fail(err)
-	}
-	tmpl, err := chat.FromGGUF(f)
-	if err != nil {
-		return fail(err)
-	}
-	m, err := transformer.FromGGUF(f, transformer.WithBackend(be))
-	if err != nil {
-		return fail(err)
-	}
-	// From here the model owns f.
-	return &loadedModel{Path: path, Model: m, Tokenizer: tok, Template: tmpl, Device: be.Name()}, nil
+	return &loadedModel{Path: path, Model: l.Model, Tokenizer: l.Tokenizer, Template: l.Template, Device: be.Name()}, nil
 }
 
 // Close releases the model, then the backend if the loadedModel owns it.
@@ -173,7 +157,7 @@ func openLocalModel(c *cli.Context, cfg config.Config) (*loadedModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	lm, err := openModel(modelPath(name, cfg.ModelsDir), be)
+	lm, err := openModel(modelPath(name, cfg.ModelsDir), be, zap.NewNop())
 	if err != nil {
 		be.Close()
 		return nil, err

@@ -149,7 +149,7 @@ func startStack(ctx context.Context, cfg config.Config, log *zap.Logger) (st *st
 			return st, err
 		}
 		start := time.Now()
-		lm, err := openModel(mc.Path, be)
+		lm, err := openModel(mc.Path, be, log.Named("model"))
 		if err != nil {
 			return st, fmt.Errorf("model %q: %w", mc.ID, err)
 		}

@@ -69,6 +69,13 @@ func askSDK(ctx context.Context, o options, url string, stdout, stderr io.Writer
 // askClaudeCode runs Claude Code non-interactively (`claude -p PROMPT`)
 // against the server, in a fresh HOME so that no user settings or
 // credentials take part. It succeeds when claude exits 0 with some output.
+//
+// Claude Code asks for max_tokens 64000 by default; CLAUDE_CODE_MAX_OUTPUT_TOKENS
+// lowers it to -max-tokens, since a random-weight model rarely samples an
+// end-of-turn token and would otherwise write for a long time. Its request
+// timeout (API_TIMEOUT_MS) is raised to -timeout: its first prompt (system
+// prompt and tool definitions) is about 18,000 Llama 3 tokens, which takes
+// minutes to prefill on a small CPU.
 func askClaudeCode(ctx context.Context, o options, url string, stdout, stderr io.Writer) error {
 	home, err := os.MkdirTemp("", "pensieve-e2e-home-")
 	if err != nil {
@@ -82,10 +89,12 @@ func askClaudeCode(ctx context.Context, o options, url string, stdout, stderr io
 		"ANTHROPIC_BASE_URL="+url,
 		"ANTHROPIC_API_KEY="+apiKey(),
 		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+		fmt.Sprintf("CLAUDE_CODE_MAX_OUTPUT_TOKENS=%d", o.maxTokens),
+		fmt.Sprintf("API_TIMEOUT_MS=%d", o.timeout.Milliseconds()),
 	)
 	cmd.Stdout = io.MultiWriter(&out, stdout)
 	cmd.Stderr = stderr
-	fmt.Fprintf(stderr, "pensieve-demo: %s -p %q\n", o.claude, o.prompt)
+	fmt.Fprintf(stderr, "pensieve-demo: %s -p %q (its long first prompt may take minutes to prefill)\n", o.claude, o.prompt)
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("claude -p: %w", err)
 	}

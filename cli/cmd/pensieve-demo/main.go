@@ -56,7 +56,7 @@ func main() {
 	flag.StringVar(&o.vocab, "vocab", "", "GGUF `FILE` whose tokenizer the demo model copies (default: a byte vocabulary)")
 	flag.IntVar(&o.context, "context", 0, "widen the demo model's context to `N` positions (needed for Claude Code's long prompts)")
 	flag.StringVar(&o.prompt, "prompt", "Write a haiku about memory.", "the question to ask")
-	flag.IntVar(&o.maxTokens, "max-tokens", 48, "answer limit in `TOKENS` (SDK mode)")
+	flag.IntVar(&o.maxTokens, "max-tokens", 48, "answer limit in `TOKENS` (with -claude: CLAUDE_CODE_MAX_OUTPUT_TOKENS)")
 	flag.StringVar(&o.claude, "claude", "", "run Claude Code `BINARY` with -p PROMPT instead of the Go SDK")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after `D`")
 	flag.Var(&o.serveArgs, "serve-arg", "extra `ARG` for pensieve-cli serve; repeat for more")
