@@ -41,12 +41,8 @@ func (s *Server) createBatch(c echo.Context) error {
 	if err := s.startBatchWorkers(c.Request().Context()); err != nil {
 		return err
 	}
-	s.batches.add(b)
+	v := s.batches.add(b, baseURL(c))
 	requestLogger(c).Info("batch created", zap.String("batch_id", b.id), zap.Int("requests", len(b.items)))
-	v, err := s.batches.get(b.id, baseURL(c))
-	if err != nil {
-		return err
-	}
 	return writeJSON(c, http.StatusOK, v)
 }
 

@@ -58,16 +58,19 @@ func (st *batchStore) signal() {
 	}
 }
 
-// add stores a new batch and wakes a worker.
-func (st *batchStore) add(b *batch) {
+// add stores a new batch, wakes a worker and returns the batch as created
+// (in progress: the answer to the create request must not race the workers).
+func (st *batchStore) add(b *batch, base string) claude.MessageBatch {
 	st.mu.Lock()
 	b.status = claude.BatchInProgress
 	b.created = st.now()
 	b.expires = b.created.Add(batchTTL)
 	st.batches[b.id] = b
 	st.order = append(st.order, b)
+	v := st.viewLocked(b, base)
 	st.mu.Unlock()
 	st.signal()
+	return v
 }
 
 // take blocks until a request is ready to run, oldest batch first, and

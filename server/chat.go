@@ -58,7 +58,7 @@ func (s *Server) prepareChat(c echo.Context) (*chatRequest, *served, *claude.Pre
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	c.Set(ctxModel, m.ID)
+	setModel(c, m.ID)
 	anth, samp, err := toMessagesBody(&in, m.MaxOutputTokens)
 	if err != nil {
 		return nil, nil, nil, err

@@ -64,7 +64,7 @@ func (s *Server) countTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Set(ctxModel, m.ID)
+	setModel(c, m.ID)
 	n, err := m.profile.CountTokens(req)
 	if err != nil {
 		return err
@@ -79,7 +79,7 @@ func (s *Server) prepare(c echo.Context, req *claude.MessageRequest) (*served, *
 	if err != nil {
 		return nil, nil, err
 	}
-	c.Set(ctxModel, m.ID)
+	setModel(c, m.ID)
 	prep, err := m.profile.Prepare(req)
 	if err != nil {
 		return nil, nil, err

@@ -32,7 +32,15 @@ func requestIDOf(c echo.Context) string {
 	return id
 }
 
-// requestLogger returns the per-request logger (with request_id) or a no-op.
+// setModel records the resolved model: the request logger gains a model
+// field and the access log names it.
+func setModel(c echo.Context, id string) {
+	c.Set(ctxModel, id)
+	c.Set(ctxLogger, requestLogger(c).With(zap.String("model", id)))
+}
+
+// requestLogger returns the per-request logger (with request_id, and model
+// once resolved) or a no-op.
 func requestLogger(c echo.Context) *zap.Logger {
 	if l, ok := c.Get(ctxLogger).(*zap.Logger); ok {
 		return l
