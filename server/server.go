@@ -283,7 +283,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // close, and requests in flight — streams included — may finish until ctx
 // ends. Then remaining connections are closed, which cancels their
 // generations, and Shutdown waits for their handlers to return. It returns
-// ctx's error when it had to cut requests short.
+// ctx's error when it had to cut requests short. A server run through
+// Handler by another http.Server must have that server stopped first, so
+// no request arrives while Shutdown waits.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	s.mu.Lock()
