@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -33,6 +35,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "repeat", Aliases: []string{"r"}, Value: 1, Usage: "measure `R` times"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random prompt"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the measured runs to `FILE` (go tool pprof)"},
 			modelsDirFlag(),
 		), deviceFlags()...),
 		OnUsageError: onUsageError,
@@ -82,6 +85,17 @@ func benchAction(c *cli.Context) error {
 	res := benchResult{
 		PromptTokens: p, GenTokens: g, LoadSeconds: load.Seconds(),
 		Model: lm.Model.Info().Name, Device: lm.Device, Threads: threads, Repeat: reps,
+	}
+	if path := c.String("cpuprofile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	prefill, decode, err := benchModel(c.Context, lm.Model, p, g, reps, c.Uint64("seed"))
 	if err != nil {

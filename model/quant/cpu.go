@@ -53,6 +53,11 @@ func NewCPU(opts ...CPUOption) *CPU {
 	return &CPU{pool: parallel.New(o.threads), owned: true}
 }
 
+// Pool returns the worker pool the backend runs on (nil: the caller's
+// goroutine alone). Callers may run their own tasks on it; it stays owned
+// by whoever owned it before.
+func (c *CPU) Pool() *parallel.Pool { return c.pool }
+
 // Name returns "cpu".
 func (c *CPU) Name() string { return "cpu" }
 

@@ -27,7 +27,7 @@ type attnTask struct {
 	out, q  []float32 // (n, heads·headDim)
 	b       *core.Batch
 	heads   int
-	scratch [][]float32 // (workers) × (2·headDim): fp16 query and V accumulator
+	scratch []attnScratch // (workers)
 }
 
 // attend computes softmax(Q·Kᵀ·scale + mask)·V for every entry and query
@@ -44,7 +44,7 @@ func attend(p *parallel.Pool, t *attnTask, out, q []float32, b *core.Batch) {
 // Do computes items [lo, hi) (see attnTask).
 func (t *attnTask) Do(worker, lo, hi int) {
 	a, hd := &t.a, t.a.headDim
-	qh, acc := t.scratch[worker][:hd], t.scratch[worker][hd:2*hd]
+	sc := &t.scratch[worker]
 	qDim := t.heads * hd
 	for it := lo; it < hi; it++ {
 		i, h := it/t.heads, it%t.heads
@@ -56,18 +56,24 @@ func (t *attnTask) Do(worker, lo, hi int) {
 		kb := a.c.row(a.c.k[a.layer], t.b.Seq[i], 0)
 		vb := a.c.row(a.c.v[a.layer], t.b.Seq[i], 0)
 		o := i*qDim + h*hd
-		attendHead(t.out[o:o+hd], t.q[o:o+hd], kb, vb, first, pos, (h/a.group)*hd, a, qh, acc)
+		attendHead(t.out[o:o+hd], t.q[o:o+hd], kb, vb, first, pos, (h/a.group)*hd, a, sc)
 	}
 }
 
-// score returns the scaled, soft-capped score of query q against key k.
-func (a *attnArgs) score(q []float32, k []uint16) float32 {
-	s := dotF16(q, k, a.half)
-	if a.softcap != 0 {
-		// ggml folds 1/c into the scale and multiplies tanh by c.
-		return a.softcap * tanh32(s*(a.scale/a.softcap))
+// attnBlock is how many cells attendHead scores at a time.
+const attnBlock = 128
+
+// attnScratch is one worker's scratch for attendHead.
+type attnScratch struct {
+	q, acc []float32 // (headDim,) fp16-rounded query, fp16-exact V accumulator
+	w, ms  []float32 // (attnBlock,) a block's weights and rescale factors
+}
+
+func newAttnScratch(headDim int) attnScratch {
+	return attnScratch{
+		q: make([]float32, headDim), acc: make([]float32, headDim),
+		w: make([]float32, attnBlock), ms: make([]float32, attnBlock),
 	}
-	return s * a.scale
 }
 
 // attendHead computes one query head's attention over cache positions
@@ -76,32 +82,35 @@ func (a *attnArgs) score(q []float32, k []uint16) float32 {
 // accumulator rounded to fp16 after every update, and the division by the
 // sum at the end. (Checked against the fixtures, this kernel matches
 // llama.cpp's logits at every batch size; f32 accumulation or non-flash
-// fp16 probabilities are 2–4× further off.)
-func attendHead(out, q []float32, kb, vb []uint16, lo, hi, off int, a *attnArgs, qh, acc []float32) {
-	d := a.c.kvDim
+// fp16 probabilities are 2–4× further off.) Cells go in blocks: the scores
+// of a block, then the softmax bookkeeping in order, then the block's
+// updates of the accumulator — the same operations in the same order as
+// ggml's cell-by-cell loop.
+func attendHead(out, q []float32, kb, vb []uint16, lo, hi, off int, a *attnArgs, sc *attnScratch) {
+	d, hd := a.c.kvDim, len(q)
+	qh, acc := sc.q[:hd], sc.acc[:hd]
 	for j, x := range q {
 		qh[j] = roundF16(x)
 	}
 	clear(acc)
 	m := float32(math.Inf(-1))
 	var sum float32
-	for p := lo; p <= hi; p++ {
-		s := a.score(qh, kb[p*d+off:p*d+off+len(q)])
-		ms, vs := float32(1), float32(1)
-		if s > m {
-			ms = exp32(m - s)
-			m = s
-			for j, x := range acc {
-				acc[j] = roundF16(x * ms)
+	for c0 := lo; c0 <= hi; c0 += attnBlock {
+		n := min(hi+1-c0, attnBlock)
+		w, ms := sc.w[:n], sc.ms[:n]
+		attnScores(w, qh, kb[c0*d+off:], d, a.half)
+		for i, s := range w {
+			s = a.scaled(s)
+			if s > m {
+				// ggml: V·e^(m−s) and weight e^0 = 1 for the new maximum.
+				ms[i], w[i] = exp32(m-s), 1
+				m = s
+			} else {
+				ms[i], w[i] = 1, exp32(s-m)
 			}
-		} else {
-			vs = exp32(s - m)
+			sum = sum*ms[i] + w[i]
 		}
-		v := vb[p*d+off : p*d+off+len(q)]
-		for j, x := range acc {
-			acc[j] = roundF16(fma32(a.half[v[j]], vs, x))
-		}
-		sum = sum*ms + vs
+		attnAccum(acc, vb[c0*d+off:], d, w, ms, a.half)
 	}
 	inv := float32(0)
 	if sum != 0 {
@@ -109,6 +118,39 @@ func attendHead(out, q []float32, kb, vb []uint16, lo, hi, off int, a *attnArgs,
 	}
 	for j, x := range acc {
 		out[j] = x * inv
+	}
+}
+
+// scaled returns the score s·scale, soft-capped (ggml folds 1/c into the
+// scale and multiplies tanh by c).
+func (a *attnArgs) scaled(s float32) float32 {
+	if a.softcap != 0 {
+		return a.softcap * tanh32(s*(a.scale/a.softcap))
+	}
+	return s * a.scale
+}
+
+// attnScoresGo is the portable attnScores: one dotF16 per cell.
+func attnScoresGo(out, q []float32, k []uint16, stride int, half *[1 << 16]float32) {
+	for c := range out {
+		out[c] = dotF16(q, k[c*stride:c*stride+len(q)], half)
+	}
+}
+
+// attnAccumGo is the portable attnAccum: for every cell c, as ggml's
+// ggml_vec_scale_f16 and ggml_vec_mad_f16 on an fp16 accumulator,
+// acc = fp16(acc·ms[c]) and then acc = fp16(v_c·w[c] + acc) (one FMA).
+func attnAccumGo(acc []float32, v []uint16, stride int, w, ms []float32, half *[1 << 16]float32) {
+	for c, wc := range w {
+		if s := ms[c]; s != 1 {
+			for j, x := range acc {
+				acc[j] = roundF16(x * s)
+			}
+		}
+		vc := v[c*stride : c*stride+len(acc)]
+		for j, x := range acc {
+			acc[j] = roundF16(fma32(half[vc[j]], wc, x))
+		}
 	}
 }
 

@@ -22,6 +22,7 @@ type Model struct {
 	closer io.Closer // releases the weights' storage; nil when the caller owns it
 
 	pool       *parallel.Pool // workers of attention and of the default backend
+	ownPool    bool           // New created pool (it was not the backend's), closed by Close
 	ownBackend io.Closer      // the default backend New created, closed by Close
 }
 
@@ -66,7 +67,14 @@ func New(cfg Config, src Source, opts ...Option) (*Model, error) {
 		return nil, core.Errorf(core.KindInvalid, "transformer.New", "unsupported architecture %q", cfg.Arch)
 	}
 	ld := &loader{src: src}
-	m := &Model{cfg: cfg, be: o.backend, pool: parallel.New(o.threads)}
+	m := &Model{cfg: cfg, be: o.backend}
+	// Attention shares the worker pool of a CPU backend: two pools would
+	// keep twice as many workers spinning for the same cores.
+	if p, ok := o.backend.(interface{ Pool() *parallel.Pool }); ok && p.Pool() != nil && o.threads <= 0 {
+		m.pool = p.Pool()
+	} else {
+		m.pool, m.ownPool = parallel.New(o.threads), true
+	}
 	m.w, m.blocks = load(ld, &m.cfg), m.decoderForward
 	if cfg.Arch == ArchGemma2 || cfg.Arch == ArchGemma3 {
 		m.blocks = m.gemmaForward
@@ -125,7 +133,9 @@ func (m *Model) closeBackend() {
 		m.ownBackend.Close() // quant.CPU.Close never fails
 		m.ownBackend = nil
 	}
-	m.pool.Close()
+	if m.ownPool {
+		m.pool.Close()
+	}
 }
 
 // Forward evaluates b against cache (created by this model's NewCache) and

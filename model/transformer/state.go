@@ -42,9 +42,9 @@ func (st *state) ensure(cfg *Config, workers, n int) {
 	st.hb = make([]float32, n*cfg.FFN)
 	st.rope = make([]float32, n*cfg.Rope.Dims)
 	st.ropeLocal = make([]float32, n*cfg.LocalRope.Dims)
-	st.attn.scratch = make([][]float32, workers)
+	st.attn.scratch = make([]attnScratch, workers)
 	for w := range workers {
-		st.attn.scratch[w] = make([]float32, 2*cfg.HeadDim)
+		st.attn.scratch[w] = newAttnScratch(cfg.HeadDim)
 	}
 }
 
