@@ -72,46 +72,13 @@ func BenchmarkMatMulPrefill(b *testing.B) {
 }
 
 // memBuf is a 1 GiB buffer, larger than any cache, for BenchmarkMemRead.
-var memBuf = sync.OnceValue(func() []uint64 {
-	buf := make([]uint64, 1<<30/8)
+var memBuf = sync.OnceValue(func() []byte {
+	buf := make([]byte, 1<<30)
 	for i := range buf {
-		buf[i] = uint64(i)
+		buf[i] = byte(i)
 	}
 	return buf
 })
-
-// sumTask sums its share of a buffer into per-worker slots.
-type sumTask struct {
-	buf  []uint64
-	sums [8]struct {
-		v uint64
-		_ [56]byte
-	}
-}
-
-func (s *sumTask) Do(worker, lo, hi int) { s.sums[worker].v += sumWords(s.buf[lo:hi]) }
-
-// sumWords adds the words with eight independent accumulators and one
-// bounds check per 64 bytes, so the loads, not the adds, are the bottleneck.
-func sumWords(b []uint64) uint64 {
-	var s0, s1, s2, s3, s4, s5, s6, s7 uint64
-	n := len(b) &^ 7
-	for i := 0; i < n; i += 8 {
-		c := b[i : i+8 : i+8]
-		s0 += c[0]
-		s1 += c[1]
-		s2 += c[2]
-		s3 += c[3]
-		s4 += c[4]
-		s5 += c[5]
-		s6 += c[6]
-		s7 += c[7]
-	}
-	for _, v := range b[n:] {
-		s0 += v
-	}
-	return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
-}
 
 // BenchmarkMemRead measures the machine's read bandwidth at 1 and 2
 // threads: the ceiling for a memory-bound matrix-vector product.
@@ -121,10 +88,9 @@ func BenchmarkMemRead(b *testing.B) {
 		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
 			p := parallel.New(threads)
 			defer p.Close()
-			t := &sumTask{buf: buf}
-			b.SetBytes(int64(len(buf) * 8))
+			b.SetBytes(int64(len(buf)))
 			for b.Loop() {
-				p.Run(t, len(buf), (len(buf)+threads-1)/threads)
+				StreamRead(p, buf)
 			}
 		})
 	}
@@ -184,11 +150,10 @@ func BenchmarkBandwidthRatio(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/threads=%d", typeNameForTest(typ), threads), func(b *testing.B) {
 				p := parallel.New(threads)
 				defer p.Close()
-				t := &sumTask{buf: buf}
 				var memNS, mvNS int64
 				for b.Loop() {
 					t0 := time.Now()
-					p.Run(t, len(buf), (len(buf)+threads-1)/threads)
+					StreamRead(p, buf)
 					t1 := time.Now()
 					if err := MatMul(out, w, x, 1, p); err != nil {
 						b.Fatal(err)
@@ -196,7 +161,7 @@ func BenchmarkBandwidthRatio(b *testing.B) {
 					memNS += t1.Sub(t0).Nanoseconds()
 					mvNS += time.Since(t1).Nanoseconds()
 				}
-				memGBs := float64(b.N) * float64(len(buf)*8) / float64(memNS)
+				memGBs := float64(b.N) * float64(len(buf)) / float64(memNS)
 				mvGBs := float64(b.N) * float64(len(data)) / float64(mvNS)
 				b.ReportMetric(memGBs, "read-GB/s")
 				b.ReportMetric(mvGBs, "matvec-GB/s")
