@@ -23,8 +23,30 @@ func TestBenchJSON(t *testing.T) {
 			t.Errorf("%s = %v, want a positive number", k, got[k])
 		}
 	}
+	if runs, ok := got["decode_tps_runs"].([]any); !ok || len(runs) != 2 {
+		t.Errorf("decode_tps_runs = %v, want 2 rates", got["decode_tps_runs"])
+	}
 	if got["prompt_tokens"] != 16.0 || got["gen_tokens"] != 8.0 || got["threads"] != 1.0 {
 		t.Errorf("prompt_tokens, gen_tokens, threads = %v, %v, %v; want 16, 8, 1", got["prompt_tokens"], got["gen_tokens"], got["threads"])
+	}
+}
+
+func TestBenchBandwidth(t *testing.T) {
+	isolateLocal(t)
+	path := fixtureModel(t, "fx-llama-q8_0.gguf")
+	out, stderr, err := execCLI(t, "bench", "--model", path, "--threads", "2", "--prompt", "8", "--gen", "4",
+		"--bandwidth", "--bandwidth-bytes", "1048576", "--json")
+	if err != nil {
+		t.Fatalf("bench: %v (stderr %q)", err, stderr)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	for _, k := range []string{"read_gbs", "decode_bw_frac", "file_bytes"} {
+		if v, ok := got[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, got[k])
+		}
 	}
 }
 
