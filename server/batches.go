@@ -198,10 +198,11 @@ func (s *Server) batchMessage(ctx context.Context, v claude.Version, params json
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.models.resolve(req.Model)
+	m, err := s.models.acquire(ctx, req.Model)
 	if err != nil {
 		return nil, err
 	}
+	defer s.models.release(m)
 	prep, err := m.profile.Prepare(req)
 	if err != nil {
 		return nil, err

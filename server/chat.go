@@ -19,6 +19,7 @@ func (s *Server) chatCompletions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	defer s.models.release(m)
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
 	events, err := s.generate(ctx, m, prep)
@@ -43,7 +44,8 @@ func (s *Server) chatCompletions(c echo.Context) error {
 }
 
 // prepareChat decodes an OpenAI chat request and prepares it as a Messages
-// request for its model.
+// request for its model, which it acquires; on success the caller releases
+// the model.
 func (s *Server) prepareChat(c echo.Context) (*chatRequest, *served, *claude.Prepared, error) {
 	const op = "server.chatCompletions"
 	body, err := readBody(c)
@@ -54,10 +56,16 @@ func (s *Server) prepareChat(c echo.Context) (*chatRequest, *served, *claude.Pre
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, nil, nil, core.Errorf(core.KindInvalid, op, "invalid request body: %v", err)
 	}
-	m, err := s.models.resolve(in.Model)
+	m, err := s.models.acquire(c.Request().Context(), in.Model)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	done := false
+	defer func() {
+		if !done {
+			s.models.release(m)
+		}
+	}()
 	setModel(c, m.ID)
 	anth, samp, err := toMessagesBody(&in, m.MaxOutputTokens)
 	if err != nil {
@@ -72,6 +80,7 @@ func (s *Server) prepareChat(c echo.Context) (*chatRequest, *served, *claude.Pre
 		return nil, nil, nil, err
 	}
 	samp.apply(&prep.Request.Sampling)
+	done = true
 	return &in, m, prep, nil
 }
 

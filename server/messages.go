@@ -30,6 +30,7 @@ func (s *Server) createMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	defer s.models.release(m)
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel() // stops the generation if the response ends first
 	events, err := s.generate(ctx, m, prep)
@@ -60,10 +61,11 @@ func (s *Server) countTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.models.resolve(req.Model)
+	m, err := s.models.acquire(c.Request().Context(), req.Model)
 	if err != nil {
 		return err
 	}
+	defer s.models.release(m)
 	setModel(c, m.ID)
 	n, err := m.profile.CountTokens(req)
 	if err != nil {
@@ -72,16 +74,25 @@ func (s *Server) countTokens(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, claude.CountTokensResponse{InputTokens: n})
 }
 
-// prepare resolves the request's model and builds its prompt and engine
-// request.
+// prepare acquires the request's model (loading it if needed) and builds
+// its prompt and engine request. On success the caller releases the model.
 func (s *Server) prepare(c echo.Context, req *claude.MessageRequest) (*served, *claude.Prepared, error) {
-	m, err := s.models.resolve(req.Model)
+	return s.prepareFor(c.Request().Context(), req, func(id string) { setModel(c, id) })
+}
+
+// prepareFor is prepare for a caller without an echo context (WebSocket
+// frames); named, if not nil, learns the resolved model's id.
+func (s *Server) prepareFor(ctx context.Context, req *claude.MessageRequest, named func(id string)) (*served, *claude.Prepared, error) {
+	m, err := s.models.acquire(ctx, req.Model)
 	if err != nil {
 		return nil, nil, err
 	}
-	setModel(c, m.ID)
+	if named != nil {
+		named(m.ID)
+	}
 	prep, err := m.profile.Prepare(req)
 	if err != nil {
+		s.models.release(m)
 		return nil, nil, err
 	}
 	return m, prep, nil
@@ -90,7 +101,8 @@ func (s *Server) prepare(c echo.Context, req *claude.MessageRequest) (*served, *
 // generate starts prep's generation on m. The returned channel relays the
 // engine's events through a goroutine that records metrics and, once ctx
 // ends, drains the engine's channel so the consumer may stop reading at
-// any time; the caller must cancel ctx when it is done. A request with
+// any time; the caller must cancel ctx when it is done. The relay holds m
+// loaded until the engine has finished. A request with
 // max_tokens 0 runs no generation (spec §3.1): its channel holds the one
 // final event.
 func (s *Server) generate(ctx context.Context, m *served, prep *claude.Prepared) (<-chan core.Event, error) {
@@ -107,7 +119,11 @@ func (s *Server) generate(ctx context.Context, m *served, prep *claude.Prepared)
 	}
 	out := make(chan core.Event)
 	s.metrics.active.add(m.ID, 1)
-	s.relays.Go(func() { s.relay(ctx, m.ID, src, out) })
+	s.models.retain(m)
+	s.relays.Go(func() {
+		defer s.models.release(m)
+		s.relay(ctx, m.ID, src, out)
+	})
 	return out, nil
 }
 

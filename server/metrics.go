@@ -27,6 +27,8 @@ type serverMetrics struct {
 	ttft       *metrics.Histogram // model: seconds to the first generated text
 	generation *metrics.Counter   // model, stop_reason: finished generations
 	active     *activeCounter     // model: generations in flight
+	loads      *metrics.Counter   // model: on-demand loads
+	unloads    *metrics.Counter   // model, reason: unloads
 }
 
 var (
@@ -47,18 +49,24 @@ func newServerMetrics(s *Server) (*serverMetrics, error) {
 			"Time from the start of a generation to its first text.", ttftBuckets, "model"),
 		generation: r.NewCounter("pensieve_generations_total", "Finished generations by stop reason (or error kind).", "model", "reason"),
 		active:     &activeCounter{n: map[string]int{}},
+		loads:      r.NewCounter("pensieve_model_loads_total", "Loads of on-demand models.", "model"),
+		unloads: r.NewCounter("pensieve_model_unloads_total",
+			"Unloads of on-demand models by reason (idle, memory, requested, shutdown).", "model", "reason"),
 	}
 	r.NewFunc("pensieve_active_generations", "Generations in flight.", "gauge", []string{"model"}, m.active.collect)
 	r.NewGaugeFunc("pensieve_inflight_requests", "HTTP requests being served.", func() float64 {
 		return float64(s.metricsInflight())
 	})
-	r.NewFunc("pensieve_model_info", "Served models (value 1).", "gauge", []string{"model", "context_length"},
+	r.NewFunc("pensieve_model_info", "Loaded models (value 1).", "gauge", []string{"model", "context_length"},
 		func(emit func(float64, ...string)) {
-			for _, md := range s.models.models {
+			for _, md := range s.models.loaded() {
 				emit(1, md.ID, strconv.Itoa(md.ContextLength))
 			}
 		})
-	registerEngine(r, s.models.models)
+	r.NewGaugeFunc("pensieve_models_loaded", "Models in memory now.", func() float64 {
+		return float64(len(s.models.loaded()))
+	})
+	registerEngine(r, s.models.loaded)
 	registerRuntime(r)
 	if err := r.Err(); err != nil {
 		return nil, core.E(core.KindInternal, "server.metrics", err)
@@ -76,6 +84,12 @@ func (a *activeCounter) add(model string, d int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.n[model] += d
+}
+
+func (a *activeCounter) get(model string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n[model]
 }
 
 func (a *activeCounter) collect(emit func(float64, ...string)) {
@@ -102,9 +116,9 @@ type statser interface {
 	Stats() engine.Stats
 }
 
-// registerEngine adds the load series of every model whose generator
-// reports engine.Stats.
-func registerEngine(r *metrics.Registry, models []*served) {
+// registerEngine adds the load series of every loaded model whose
+// generator reports engine.Stats.
+func registerEngine(r *metrics.Registry, models func() []*served) {
 	series := []struct {
 		name, help, typ string
 		get             func(engine.Stats) float64
@@ -120,7 +134,7 @@ func registerEngine(r *metrics.Registry, models []*served) {
 	}
 	for _, sr := range series {
 		r.NewFunc(sr.name, sr.help, sr.typ, []string{"model"}, func(emit func(float64, ...string)) {
-			for _, m := range models {
+			for _, m := range models() {
 				if st, ok := m.Generator.(statser); ok {
 					emit(sr.get(st.Stats()), m.ID)
 				}

@@ -65,6 +65,12 @@ type Config struct {
 	DisableClaudeAliases bool
 	// BatchConcurrency is how many batch requests run at once; default 1.
 	BatchConcurrency int
+	// MemoryBudget bounds, in bytes, the memory of on-demand models loaded
+	// at once (each counts its Loaded.Bytes): to load another, idle models
+	// are unloaded, least recently used first. Zero means three quarters
+	// of the machine's physical memory (unlimited where that is unknown);
+	// negative means unlimited.
+	MemoryBudget int64
 }
 
 // Defaults.
@@ -104,6 +110,9 @@ func (c Config) withDefaults() Config {
 	if c.BatchConcurrency <= 0 {
 		c.BatchConcurrency = 1
 	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = defaultMemoryBudget()
+	}
 	return c
 }
 
@@ -111,8 +120,10 @@ func (c Config) withDefaults() Config {
 type Option func(*options)
 
 type options struct {
-	log *zap.Logger
-	now func() time.Time
+	log     *zap.Logger
+	now     func() time.Time
+	loader  Loader
+	version string
 }
 
 // WithLogger sets the logger for access logs and failures; the default
@@ -122,6 +133,13 @@ func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
 // WithClock replaces time.Now for timestamps, rate limits and batch expiry
 // (tests).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLoader lets the server load on-demand models (those given to New
+// without their pieces) with l; see Model.
+func WithLoader(l Loader) Option { return func(o *options) { o.loader = l } }
+
+// WithVersion sets the version GET /api/status reports; default "dev".
+func WithVersion(v string) Option { return func(o *options) { o.version = v } }
 
 // Server serves the Anthropic Messages API (and its neighbours) for a set of
 // models. Build it with New; it is safe for concurrent use. Serve or
@@ -133,6 +151,8 @@ type Server struct {
 	now     func() time.Time
 	e       *echo.Echo
 	models  *registry
+	version string
+	started time.Time
 	keys    []keyDigest
 	limiter *limiter // nil without RateLimit
 	metrics *serverMetrics
@@ -141,6 +161,11 @@ type Server struct {
 	relays    sync.WaitGroup // event relays of generations (see generate)
 	inflightN atomic.Int64   // their number, for /metrics
 	closing   atomic.Bool    // set by Shutdown: /ready fails
+
+	drainOnce sync.Once     // closes draining
+	draining  chan struct{} // closed when Shutdown begins: idle WebSockets close
+	abortOnce sync.Once     // closes aborting
+	aborting  chan struct{} // closed when Shutdown's grace ends: WebSocket generations stop
 
 	mu   sync.Mutex   // guards http
 	http *http.Server // set by Serve
@@ -158,16 +183,18 @@ type Server struct {
 
 // New builds a Server for models (see Model for what each needs).
 func New(cfg Config, models []Model, opts ...Option) (*Server, error) {
-	o := options{log: zap.NewNop(), now: time.Now}
+	o := options{log: zap.NewNop(), now: time.Now, version: "dev"}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	cfg = cfg.withDefaults()
-	reg, err := newRegistry(models, cfg.DefaultModel, !cfg.DisableClaudeAliases, o.now(), o.log)
+	reg, err := newRegistry(models, registryConfig{defaultID: cfg.DefaultModel, claudeAliases: !cfg.DisableClaudeAliases,
+		loader: o.loader, budget: cfg.MemoryBudget, now: o.now, log: o.log.Named("models")})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: o.log, now: o.now, models: reg, batches: newBatchStore(o.now)}
+	s := &Server{cfg: cfg, log: o.log, now: o.now, models: reg, version: o.version, started: o.now(),
+		batches: newBatchStore(o.now), draining: make(chan struct{}), aborting: make(chan struct{})}
 	for _, k := range cfg.APIKeys {
 		if k == "" {
 			return nil, core.Errorf(core.KindInvalid, "server.New", "empty API key")
@@ -179,6 +206,10 @@ func New(cfg Config, models []Model, opts ...Option) (*Server, error) {
 	}
 	if s.metrics, err = newServerMetrics(s); err != nil {
 		return nil, err
+	}
+	reg.hooks = registryHooks{
+		loaded:   func(id string, _ time.Duration) { s.metrics.loads.Inc(id) },
+		unloaded: func(id, reason string) { s.metrics.unloads.Inc(id, reason) },
 	}
 	s.e = s.routes()
 	return s, nil
@@ -211,6 +242,7 @@ func (s *Server) routes() *echo.Echo {
 	api.POST("/chat/completions", s.chatCompletions, limitBody(s.cfg.BodyLimit))
 	anthropic := api.Group("", anthropicHeaders)
 	anthropic.POST("/messages", s.createMessage, limitBody(s.cfg.BodyLimit))
+	anthropic.GET("/messages/ws", s.messagesWebSocket)
 	anthropic.POST("/messages/count_tokens", s.countTokens, limitBody(s.cfg.BodyLimit))
 	anthropic.GET("/models", s.listModels)
 	anthropic.GET("/models/:id", s.getModel)
@@ -220,7 +252,24 @@ func (s *Server) routes() *echo.Echo {
 	anthropic.POST("/messages/batches/:id/cancel", s.cancelBatch)
 	anthropic.GET("/messages/batches/:id/results", s.batchResults)
 	anthropic.DELETE("/messages/batches/:id", s.deleteBatch)
+
+	ops := e.Group("/api", s.authenticate, s.rateLimit)
+	ops.RouteNotFound("/*", notFound)
+	ops.GET("/status", s.status)
+	ops.POST("/unload", s.unloadModel, limitBody(s.cfg.BodyLimit))
 	return e
+}
+
+// Load loads the model name resolves to, if it is an on-demand model not
+// loaded yet, and returns when it is ready (e.g. to load the default model
+// at startup). Its keep-alive counts from now.
+func (s *Server) Load(ctx context.Context, name string) error {
+	m, err := s.models.acquire(ctx, name)
+	if err != nil {
+		return err
+	}
+	s.models.release(m)
+	return nil
 }
 
 // Handler returns the server's HTTP handler, e.g. for httptest.NewServer.
@@ -283,11 +332,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // close, and requests in flight — streams included — may finish until ctx
 // ends. Then remaining connections are closed, which cancels their
 // generations, and Shutdown waits for their handlers to return. It returns
-// ctx's error when it had to cut requests short. A server run through
-// Handler by another http.Server must have that server stopped first, so
-// no request arrives while Shutdown waits.
+// ctx's error when it had to cut requests short. WebSocket connections
+// close once their generation in flight has ended (or ctx has). Last, the
+// on-demand models are unloaded. A server run through Handler by another
+// http.Server must have that server stopped first, so no request arrives
+// while Shutdown waits.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
+	s.drainOnce.Do(func() { close(s.draining) })
+	// WebSocket connections are hijacked: http.Server.Shutdown neither
+	// waits for nor closes them. Their generations stop when ctx ends.
+	stopAbort := context.AfterFunc(ctx, func() { s.abortOnce.Do(func() { close(s.aborting) }) })
+	defer stopAbort()
 	s.mu.Lock()
 	hs := s.http
 	s.mu.Unlock()
@@ -303,5 +359,5 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.inflight.Wait()
 	err = errors.Join(err, s.stopBatches(ctx))
 	s.relays.Wait() // every generation's context has ended by now
-	return err
+	return errors.Join(err, s.models.close(ctx))
 }
