@@ -93,3 +93,18 @@ image:
 
 clean:
 	rm -rf $(BIN)
+
+# soak: TestReliabilitySoak for SOAK_DURATION — the built server under rounds of 32
+# concurrent streams (8 hanging up mid-stream), non-stream and malformed requests; fails
+# on an invalid stream, goroutine growth or RSS growth (docs/reliability.md). soak-long
+# is the 10-minute run behind the figures in the docs; SOAK_REPORT gets the JSON report.
+SOAK_DURATION ?= 2m
+SOAK_REPORT   ?= $(CURDIR)/soak-report.json
+soak:
+	cd cli && $(GO) test -count=1 -timeout 40m -v -run '^TestReliabilitySoak$$' ./app \
+		-soak.duration=$(SOAK_DURATION) -soak.report=$(SOAK_REPORT)
+
+soak-long:
+	$(MAKE) soak SOAK_DURATION=10m
+
+.PHONY: soak-long
