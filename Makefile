@@ -99,8 +99,9 @@ clean:
 # on an invalid stream, goroutine growth or RSS growth (docs/reliability.md). soak-long
 # is the 10-minute run behind the figures in the docs; SOAK_REPORT gets the JSON report.
 SOAK_DURATION ?= 2m
-SOAK_REPORT   ?= $(CURDIR)/soak-report.json
+SOAK_REPORT   ?= $(CURDIR)/$(BIN)/soak-report.json
 soak:
+	@mkdir -p $(dir $(SOAK_REPORT))
 	cd cli && $(GO) test -count=1 -timeout 40m -v -run '^TestReliabilitySoak$$' ./app \
 		-soak.duration=$(SOAK_DURATION) -soak.report=$(SOAK_REPORT)
 
