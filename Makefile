@@ -73,15 +73,17 @@ demo: build
 	./$(BIN)/pensieve-demo -cli ./$(BIN)/pensieve-cli -cache $(DEMO_CACHE)
 
 # e2e: install Claude Code from npm into E2E_CACHE and run `claude -p "Say hi"` against
-# pensieve-cli serve. The model has the fixtures' tiny llama shape and Llama 3 vocabulary with its
-# context widened to 32768 (Claude Code's first prompt is ~18,000 tokens); its prefill takes minutes.
+# pensieve-cli serve; it passes when claude exits 0 with output. The model has the fixtures' tiny
+# llama shape and Llama 3 vocabulary, its context widened to 32768 (Claude Code's first prompt is
+# ~18,000 tokens) and its weights rigged to answer "Hi!" and end the turn: a random model would
+# not stop before max_tokens, which Claude Code reports as an error.
 E2E_CACHE ?= $(CURDIR)/.cache/e2e
 E2E_VOCAB ?= $(PENSIEVE_FIXTURES)/models/vocab-llama3.gguf
 e2e: build
 	cd cli && $(GO) build -trimpath -o ../$(BIN)/pensieve-demo ./cmd/pensieve-demo
 	test -x $(E2E_CACHE)/node_modules/.bin/claude || npm install --prefix $(E2E_CACHE) --no-audit --no-fund @anthropic-ai/claude-code
 	./$(BIN)/pensieve-demo -cli ./$(BIN)/pensieve-cli -cache $(E2E_CACHE) \
-		-claude $(E2E_CACHE)/node_modules/.bin/claude -prompt "Say hi" -max-tokens 32 -timeout 45m \
+		-claude $(E2E_CACHE)/node_modules/.bin/claude -prompt "Say hi" -answer "Hi!" -max-tokens 32 -timeout 45m \
 		-vocab $(E2E_VOCAB) -context 32768 -serve-arg=--context -serve-arg=32768 -serve-arg=--slots -serve-arg=1
 
 tidy:

@@ -207,3 +207,29 @@ func (r *blockingReader) Read([]byte) (int, error) {
 	<-r.release
 	return 0, context.Canceled
 }
+
+// FuzzInputReader: any sequence of lines assembles into messages without
+// panicking, and no message text is lost except the continuation markers.
+func FuzzInputReader(f *testing.F) {
+	f.Add("a\nb\\\nc\n\"\"\"\nx\n\"\"\"\n")
+	f.Add("\"\"\"\n\"\"\"\n\\")
+	f.Fuzz(func(t *testing.T, in string) {
+		var r inputReader
+		var out []string
+		for _, line := range strings.Split(in, "\n") {
+			if msg, ok := r.add(line); ok {
+				out = append(out, msg)
+			}
+		}
+		if rest, ok := r.flush(); ok {
+			out = append(out, rest)
+		}
+		got := strings.Join(out, "")
+		for _, line := range strings.Split(in, "\n") {
+			line = strings.TrimSuffix(strings.TrimRight(line, "\r"), `\`)
+			if strings.TrimSpace(line) != `"""` && !strings.Contains(got, line) {
+				t.Fatalf("line %q lost; messages %q", line, out)
+			}
+		}
+	})
+}

@@ -171,7 +171,11 @@ func runAction(c *cli.Context) error {
 func runPrompt(c *cli.Context, lm *loadedModel) ([]core.TokenID, error) {
 	text := c.String("prompt")
 	if text == "-" {
-		b, err := io.ReadAll(os.Stdin)
+		in := c.App.Reader
+		if in == nil {
+			in = os.Stdin
+		}
+		b, err := io.ReadAll(in)
 		if err != nil {
 			return nil, fmt.Errorf("run: reading the prompt from stdin: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -294,5 +295,47 @@ func TestMaxTokens(t *testing.T) {
 		if got := maxTokens(tt.n, tt.prompt, tt.ctx); got != tt.want {
 			t.Errorf("maxTokens(%d, %d, %d) = %d, want %d", tt.n, tt.prompt, tt.ctx, got, tt.want)
 		}
+	}
+}
+
+// FuzzParseIDs: parseIDs never panics, and what it accepts are ids of the
+// vocabulary that print back to an equivalent list.
+func FuzzParseIDs(f *testing.F) {
+	for _, s := range []string{"1 2 3", "[1,2]", "", "-1", "99999999999", "1\t2\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ids, err := parseIDs(s, 261)
+		if err != nil {
+			return
+		}
+		for _, id := range ids {
+			if id < 0 || id >= 261 {
+				t.Fatalf("parseIDs(%q) accepted %d", s, id)
+			}
+		}
+		again, err := parseIDs(fmtIDs(ids), 261)
+		if err != nil || !slices.Equal(ids, again) {
+			t.Fatalf("round trip of %v: %v, %v", ids, again, err)
+		}
+	})
+}
+
+// TestRunPromptFromStdin: --prompt - reads the prompt from stdin.
+func TestRunPromptFromStdin(t *testing.T) {
+	isolateLocal(t)
+	path := fixtureModel(t, "fx-llama-f32.gguf")
+	args := []string{"pensieve-cli", "run", "--model", path, "-n", "8", "--temperature", "0", "--threads", "1", "--raw", "--json"}
+	var fromFlag, fromStdin, errOut bytes.Buffer
+	if err := New(&fromFlag, &errOut).Run(append(args, "--prompt", "hello")); err != nil {
+		t.Fatalf("%v (%s)", err, errOut.String())
+	}
+	app := New(&fromStdin, &errOut)
+	app.Reader = strings.NewReader("hello")
+	if err := app.Run(append(args, "--prompt", "-")); err != nil {
+		t.Fatalf("%v (%s)", err, errOut.String())
+	}
+	if fromFlag.String() != fromStdin.String() {
+		t.Errorf("--prompt hello gave %q, stdin gave %q", fromFlag.String(), fromStdin.String())
 	}
 }

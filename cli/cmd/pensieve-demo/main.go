@@ -35,6 +35,7 @@ type options struct {
 	preset    string        // synth preset of the demo model
 	vocab     string        // GGUF file whose vocabulary the demo model copies; "" for the byte vocabulary
 	context   int           // widen the synthesized model's context to this many positions; 0 keeps it
+	answer    string        // rig the synthesized model to answer this; "" keeps its random weights
 	prompt    string        // the question
 	maxTokens int           // the answer's limit
 	claude    string        // Claude Code binary; "" streams with the Go SDK instead
@@ -55,6 +56,7 @@ func main() {
 	flag.StringVar(&o.preset, "preset", "tiny", "synth `PRESET` of the demo model")
 	flag.StringVar(&o.vocab, "vocab", "", "GGUF `FILE` whose tokenizer the demo model copies (default: a byte vocabulary)")
 	flag.IntVar(&o.context, "context", 0, "widen the demo model's context to `N` positions (needed for Claude Code's long prompts)")
+	flag.StringVar(&o.answer, "answer", "", "rig the synthesized model's weights to answer `TEXT` to anything, then end its turn")
 	flag.StringVar(&o.prompt, "prompt", "Write a haiku about memory.", "the question to ask")
 	flag.IntVar(&o.maxTokens, "max-tokens", 48, "answer limit in `TOKENS` (with -claude: CLAUDE_CODE_MAX_OUTPUT_TOKENS)")
 	flag.StringVar(&o.claude, "claude", "", "run Claude Code `BINARY` with -p PROMPT instead of the Go SDK")
@@ -120,7 +122,10 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if stopErr == nil {
 		fmt.Fprintln(stderr, "pensieve-demo: server stopped cleanly (SIGINT, exit status 0)")
 	}
-	if askErr == nil && synthetic {
+	if askErr == nil && synthetic && o.answer != "" {
+		fmt.Fprintf(stdout, "\nNote: the model has weights rigged to answer %q to anything; it exercises the whole stack, not a language model.\n", o.answer)
+	}
+	if askErr == nil && synthetic && o.answer == "" {
 		fmt.Fprintln(stdout, "\nNote: the demo model has random weights, so the answer above is gibberish. To chat with a real model,\n"+
 			"pull one (e.g. pensieve-cli models pull bartowski/Llama-3.2-1B-Instruct-GGUF/Llama-3.2-1B-Instruct-Q4_K_M.gguf),\n"+
 			"serve it (pensieve-cli serve --model Llama-3.2-1B-Instruct-Q4_K_M.gguf) and point Claude Code at it:\n"+

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"os/exec"
@@ -22,7 +23,7 @@ func prepareModel(ctx context.Context, o options, log io.Writer) ([]string, bool
 	if o.model != "" {
 		return []string{"--model", o.model}, false, nil
 	}
-	if o.vocab == "" && o.context == 0 {
+	if o.vocab == "" && o.context == 0 && o.answer == "" {
 		n, err := configuredModels(ctx, o.cli)
 		if err != nil {
 			return nil, false, err
@@ -59,7 +60,8 @@ func configuredModels(ctx context.Context, cli string) (int, error) {
 
 // demoModel returns the cached demo model for o, synthesizing it first when
 // it is not there: a Llama-architecture model of o.preset's shape with
-// random Q8_0 weights and, with o.context, a widened context.
+// random Q8_0 weights; with o.context, a widened context; with o.answer,
+// weights rigged to give that answer (see rigAnswer).
 func demoModel(ctx context.Context, o options, log io.Writer) (string, error) {
 	name := "demo-llama-" + o.preset
 	if o.vocab != "" {
@@ -67,6 +69,9 @@ func demoModel(ctx context.Context, o options, log io.Writer) (string, error) {
 	}
 	if o.context > 0 {
 		name += fmt.Sprintf("-ctx%d", o.context)
+	}
+	if o.answer != "" {
+		name += fmt.Sprintf("-answer%08x", crc32.ChecksumIEEE([]byte(o.answer)))
 	}
 	path := filepath.Join(o.cache, name+"-q8_0.gguf")
 	if _, err := os.Stat(path); err == nil {
@@ -89,7 +94,15 @@ func demoModel(ctx context.Context, o options, log io.Writer) (string, error) {
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("%s models synth: %w: %s", o.cli, err, strings.TrimSpace(errOut.String()))
 	}
-	if o.context > 0 {
+	switch {
+	case o.answer != "":
+		fmt.Fprintf(log, "pensieve-demo: rigging its weights to answer %q to anything\n", o.answer)
+		if err := rigAnswer(tmp, path+".rigged", o.answer, o.context); err != nil {
+			return "", err
+		}
+		defer os.Remove(path + ".rigged")
+		tmp = path + ".rigged"
+	case o.context > 0:
 		if err := widenContext(tmp, path+".wide", o.context); err != nil {
 			return "", err
 		}
