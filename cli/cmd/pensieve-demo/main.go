@@ -69,6 +69,7 @@ func main() {
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop) // after the first signal, a second one kills at once
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	err := run(ctx, o, os.Stdout, os.Stderr)
 	cancel()
