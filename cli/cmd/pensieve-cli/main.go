@@ -14,6 +14,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal cancels ctx (graceful shutdown); restoring the default
+	// handlers then lets a second SIGINT or SIGTERM end the process at once.
+	context.AfterFunc(ctx, stop)
 	err := app.New(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
 	stop()
 	if err != nil {

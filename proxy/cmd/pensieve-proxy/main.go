@@ -14,6 +14,8 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A second signal, after the graceful shutdown began, ends the process.
+	context.AfterFunc(ctx, stop)
 	err := proxy.NewApp().RunContext(ctx, os.Args)
 	stop()
 	if err != nil {
