@@ -94,6 +94,16 @@ type Server struct {
 	// "server.claude_alias_default"). Default true. Safe to change while
 	// running.
 	ClaudeAliasDefault bool `koanf:"claude_alias_default"`
+	// KeepAlive unloads a model after it has been idle this long, for
+	// every model without a keep_alive of its own (key
+	// "server.keep_alive"). Default 0: models stay loaded.
+	KeepAlive time.Duration `koanf:"keep_alive"`
+	// MemoryBudget bounds the memory of the models loaded at once (weights
+	// plus KV cache), in bytes or with a unit ("24GiB"); loading another
+	// unloads idle models, least recently used first (key
+	// "server.memory_budget"). Default 0: three quarters of the machine's
+	// memory.
+	MemoryBudget ByteSize `koanf:"memory_budget"`
 }
 
 // RateLimit limits requests per API key (or per client address when no keys
@@ -129,8 +139,9 @@ type Model struct {
 	// "models[N].context_length"). Default 0: the model's own length, or
 	// Engine.Context when that is set.
 	ContextLength int `koanf:"context_length"`
-	// KeepAlive unloads the model after it has been idle this long (key
-	// "models[N].keep_alive"). Default 0: stay loaded.
+	// KeepAlive unloads the model after it has been idle this long; it is
+	// loaded again by the next request that names it (key
+	// "models[N].keep_alive"). Default 0: Server.KeepAlive applies.
 	KeepAlive time.Duration `koanf:"keep_alive"`
 	// Default marks the model used for "claude-*" ids and when a request
 	// names no known model (key "models[N].default"). Default false; when no

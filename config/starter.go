@@ -45,6 +45,12 @@ cors_origins = []
 metrics_auth = false
 # Send unknown "claude-*" model ids to the default model (for Claude Code).
 claude_alias_default = true
+# Unload a model idle this long (models without their own keep_alive); it
+# loads again on its next request. "0s": models stay loaded.
+keep_alive = "0s"
+# Memory for the models loaded at once ("24GiB"); loading another unloads
+# the least recently used idle model. "0": three quarters of the memory.
+memory_budget = "0"
 
 # Requests per minute per API key (0: no limit); burst 0 means the same as
 # requests_per_minute. Changes apply without a restart.
@@ -88,7 +94,7 @@ endpoint = "https://huggingface.co"
 # path = "qwen2.5-0.5b-instruct-q4_k_m.gguf"
 # aliases = ["claude-haiku-4-5"]
 # context_length = 0     # 0: the model's own
-# keep_alive = "0s"      # unload after this long idle; "0s": never
+# keep_alive = "0s"      # unload after this long idle; "0s": server.keep_alive
 # default = true         # used for other claude-* ids; else the first model
 
 # Profiles override the settings above: --profile dev selects [profiles.dev].

@@ -94,6 +94,8 @@ func (s Server) validate(v *validator) {
 	v.check("server.write_timeout", s.WriteTimeout >= 0, "must not be negative, got %s", s.WriteTimeout)
 	v.check("server.idle_timeout", s.IdleTimeout >= 0, "must not be negative, got %s", s.IdleTimeout)
 	v.check("server.shutdown_timeout", s.ShutdownTimeout > 0, "must be positive, got %s", s.ShutdownTimeout)
+	v.check("server.keep_alive", s.KeepAlive >= 0, "must not be negative, got %s", s.KeepAlive)
+	v.check("server.memory_budget", s.MemoryBudget >= 0, "must not be negative, got %d", s.MemoryBudget)
 	for i, o := range s.CORSOrigins {
 		if err := checkOrigin(o); err != nil {
 			v.add(fmt.Sprintf("server.cors_origins[%d]", i), "%v", err)

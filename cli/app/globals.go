@@ -88,6 +88,9 @@ type configKeyFlag struct {
 func stringValue(c *cli.Context, name string) any { return c.String(name) }
 func intValue(c *cli.Context, name string) any    { return c.Int(name) }
 func listValue(c *cli.Context, name string) any   { return c.StringSlice(name) }
+func durationValue(c *cli.Context, name string) any {
+	return c.Duration(name).String()
+}
 
 // modelsValue turns repeated --model FILE flags into the models list.
 func modelsValue(c *cli.Context, name string) any {
@@ -110,6 +113,8 @@ var configKeyFlags = []configKeyFlag{
 	{"threads", "engine.threads", intValue},
 	{"slots", "engine.slots", intValue},
 	{"context", "engine.context", intValue},
+	{"keep-alive", "server.keep_alive", durationValue},
+	{"memory-budget", "server.memory_budget", stringValue},
 	{"hf-endpoint", "hub.endpoint", stringValue},
 	{flagLogLevel, "log.level", stringValue},
 	{flagLogFormat, "log.format", stringValue},
@@ -128,6 +133,8 @@ func serverFlags() []cli.Flag {
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads, 0 for one per core (engine.threads)"},
 		&cli.IntFlag{Name: "slots", Usage: "sequences decoded together (engine.slots)"},
 		&cli.IntFlag{Name: "context", Usage: "context window per slot in tokens, 0 for the model's own (engine.context)"},
+		&cli.DurationFlag{Name: "keep-alive", Usage: "unload a model idle this `DURATION`, 0 to keep models loaded (server.keep_alive)"},
+		&cli.StringFlag{Name: "memory-budget", Usage: "memory `SIZE` for the loaded models, e.g. 24GiB; 0 for 3/4 of RAM (server.memory_budget)"},
 	)
 }
 

@@ -25,9 +25,12 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "serve models over the Anthropic Messages API",
-		Description: "Loads the configuration (defaults < file < profile < PENSIEVE_* environment < flags), opens\n" +
-			"   every model, starts one engine per model and serves them until SIGINT or SIGTERM; then requests\n" +
-			"   in flight may finish (server.shutdown_timeout) and the process exits 0.\n\n" +
+		Description: "Loads the configuration (defaults < file < profile < PENSIEVE_* environment < flags), loads\n" +
+			"   the default model and serves until SIGINT or SIGTERM; then requests in flight may finish\n" +
+			"   (server.shutdown_timeout) and the process exits 0. The other models load when a request first\n" +
+			"   names them, each with an engine of its own; a model idle for its keep_alive (--keep-alive) is\n" +
+			"   unloaded, as is the least recently used idle one when another needs room (--memory-budget).\n" +
+			"   `pensieve-cli ps` shows what is loaded; `pensieve-cli stop MODEL` unloads one.\n\n" +
 			"   pensieve-cli serve --model qwen2.5-0.5b-instruct-q8_0.gguf --addr 127.0.0.1:8080\n" +
 			"   ANTHROPIC_BASE_URL=http://127.0.0.1:8080 ANTHROPIC_API_KEY=any claude",
 		Flags:        serverFlags(),
@@ -72,7 +75,7 @@ func serveAction(c *cli.Context) error {
 		w := watchConfig(c, cfg, log, level, nil)
 		defer w.Close()
 	}
-	log.Info("listening", zap.String("url", "http://"+ln.Addr().String()), zap.Int("models", len(st.models)))
+	log.Info("listening", zap.String("url", "http://"+ln.Addr().String()), zap.Int("models", len(cfg.Models)))
 	if err := st.srv.Serve(c.Context, ln); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -114,18 +117,17 @@ func listenError(addr string, err error) error {
 	return core.Errorf(core.KindUnavailable, "serve", "cannot listen on %s: %w%s", addr, err, hint)
 }
 
-// stack is what serve runs: a shared compute backend, one model and engine
-// per configured model, and the HTTP server over them.
+// stack is what serve runs: a shared compute backend and the HTTP server,
+// which loads the configured models on demand (modelLoader), each with an
+// engine of its own.
 type stack struct {
 	backend core.Backend
-	models  []*loadedModel
-	engines []*engine.Engine
 	srv     *server.Server
 }
 
-// startStack opens every configured model on one backend, starts an engine
-// for each and builds the server. On error everything opened so far is
-// closed.
+// startStack builds the server over the configured models and loads the
+// default one, so a broken file fails at once. On error everything opened
+// so far is closed.
 func startStack(ctx context.Context, cfg config.Config, log *zap.Logger) (st *stack, err error) {
 	dev, err := resolveDevice(cfg.Device)
 	if err != nil {
@@ -143,58 +145,31 @@ func startStack(ctx context.Context, cfg config.Config, log *zap.Logger) (st *st
 		}
 	}()
 	def, _ := cfg.DefaultModel()
-	var served []server.Model
-	for _, mc := range cfg.Models {
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		start := time.Now()
-		lm, err := openModel(mc.Path, be, log.Named("model"))
-		if err != nil {
-			return st, fmt.Errorf("model %q: %w", mc.ID, err)
-		}
-		st.models = append(st.models, lm)
-		eng, err := engine.New(lm.Model, lm.Tokenizer, engineOptions(cfg.Engine, mc, log)...)
-		if err != nil {
-			return st, fmt.Errorf("model %q: %w", mc.ID, err)
-		}
-		st.engines = append(st.engines, eng)
-		info := lm.Model.Info()
-		log.Info("model loaded", zap.String("id", mc.ID), zap.String("path", mc.Path), zap.String("arch", info.Arch),
-			zap.String("device", lm.Device), zap.Int("context", eng.Stats().Context), zap.Duration("load", time.Since(start)))
-		served = append(served, server.Model{
-			ID:            mc.ID,
-			DisplayName:   mc.Name,
-			Aliases:       mc.Aliases,
-			Generator:     eng,
-			Tokenizer:     lm.Tokenizer,
-			Template:      lm.Template,
-			ContextLength: eng.Stats().Context,
-		})
-	}
-	st.srv, err = server.New(serverConfig(cfg, def.ID), served, server.WithLogger(log.Named("server")))
+	st.srv, err = server.New(serverConfig(cfg, def.ID), servedModels(cfg), server.WithLogger(log.Named("server")),
+		server.WithLoader(newModelLoader(cfg, be, log).load), server.WithVersion(Version))
 	if err != nil {
 		return st, err
+	}
+	if err := st.srv.Load(ctx, def.ID); err != nil {
+		return st, fmt.Errorf("model %q: %w", def.ID, err)
 	}
 	return st, nil
 }
 
-// close stops the engines (letting generations still running finish within
-// timeout), then closes the models and the backend.
+// close shuts the server down, which unloads the models and stops their
+// engines, letting generations still running finish within timeout (a
+// no-op when Serve has shut it down already), then closes the backend.
 func (st *stack) close(timeout time.Duration, log *zap.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, time.Second))
 	defer cancel()
-	for _, e := range st.engines {
-		if err := e.Close(ctx); err != nil {
-			log.Warn("engine did not drain in time", zap.Error(err))
+	if st.srv != nil {
+		if err := st.srv.Shutdown(ctx); err != nil {
+			log.Warn("models did not unload in time", zap.Error(err))
 		}
 	}
-	for _, m := range st.models {
-		if err := m.Close(); err != nil {
-			log.Warn("closing model", zap.String("path", m.Path), zap.Error(err))
-		}
+	if err := st.backend.Close(); err != nil {
+		log.Warn("closing the compute backend", zap.Error(err))
 	}
-	st.backend.Close()
 }
 
 // engineOptions maps the engine configuration, and a model's own context
@@ -246,5 +221,6 @@ func serverConfig(cfg config.Config, defaultModel string) server.Config {
 		CORSOrigins:          s.CORSOrigins,
 		DefaultModel:         defaultModel,
 		DisableClaudeAliases: !s.ClaudeAliasDefault,
+		MemoryBudget:         int64(s.MemoryBudget),
 	}
 }
