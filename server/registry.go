@@ -92,7 +92,7 @@ type served struct {
 	profile  *claude.Profile
 	entry    *entry
 	bytes    int64                           // memory it holds, for the budget
-	loadedAt time.Time                       //
+	loadedAt time.Time                       // when it was loaded (New, for a pinned model)
 	close    func(ctx context.Context) error // nil when the caller owns the pieces
 }
 

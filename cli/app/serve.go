@@ -151,7 +151,7 @@ func startStack(ctx context.Context, cfg config.Config, log *zap.Logger) (st *st
 		return st, err
 	}
 	if err := st.srv.Load(ctx, def.ID); err != nil {
-		return st, fmt.Errorf("model %q: %w", def.ID, err)
+		return st, err // it names the model
 	}
 	return st, nil
 }
