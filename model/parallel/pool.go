@@ -23,9 +23,31 @@ type Task interface {
 // matrix product of a forward pass.
 const spinRounds = 20000
 
+// The job word packs the generation of the current job, its chunk count and
+// the next chunk to hand out, so that claiming a chunk and checking that it
+// belongs to the current job is one compare-and-swap.
+const (
+	chunkBits = 20
+	chunkMask = 1<<chunkBits - 1
+	maxChunks = chunkMask
+	genShift  = 2 * chunkBits
+)
+
+func packWord(gen uint64, chunks, next int) uint64 {
+	return gen<<genShift | uint64(chunks)<<chunkBits | uint64(next)
+}
+
+func unpackWord(w uint64) (gen uint64, chunks, next int) {
+	return w >> genShift, int(w >> chunkBits & chunkMask), int(w & chunkMask)
+}
+
 // Pool is a fixed set of worker goroutines. The goroutine calling Run is
 // worker 0 and takes part in the work; the pool owns Workers()-1 more
 // goroutines, which exit on Close.
+//
+// A Run returns as soon as every chunk is done: a worker that has not woken
+// up yet (its core busy with another process, say) is not waited for — the
+// others take its share, and when it wakes it finds the job finished.
 //
 // A Pool is safe for concurrent use; concurrent Run calls are serialized.
 // A nil *Pool is valid and runs every task on the caller.
@@ -33,21 +55,21 @@ type Pool struct {
 	n       int
 	run     sync.Mutex // serializes Run: guards job
 	job     job
-	gen     atomic.Uint64 // incremented to publish a job to the workers
-	pending atomic.Int32  // workers that have not finished the current job
+	word    atomic.Uint64 // generation, chunk count and next chunk (packWord)
+	done    atomic.Int32  // chunks of the current job finished
 	closed  atomic.Bool
 	workers []worker
 	wg      sync.WaitGroup
 }
 
-// job is the work published by one Run call; it is written only while no
-// worker reads it (between jobs).
+// job is the work published by one Run call. Its fields are written before
+// the job word announces the generation and are read by a worker only once
+// it holds a chunk of that generation, which the caller waits for before it
+// writes them again.
 type job struct {
-	task   Task
-	n      int
-	grain  int
-	chunks int64
-	next   atomic.Int64 // next chunk to hand out
+	task  Task
+	n     int
+	grain int
 }
 
 type worker struct {
@@ -81,14 +103,15 @@ func (p *Pool) Workers() int {
 }
 
 // Run calls t.Do over [0, n) split into chunks of grain items (the last may
-// be shorter), spreading the chunks over the workers, and returns when all
-// are done. grain < 1 is taken as 1. After Close, or on a nil or one-worker
+// be shorter; grain grows if there would be more than about a million
+// chunks), spreading the chunks over the workers, and returns when all are
+// done. grain < 1 is taken as 1. After Close, or on a nil or one-worker
 // pool, the caller does all the work itself.
 func (p *Pool) Run(t Task, n, grain int) {
 	if n <= 0 {
 		return
 	}
-	grain = max(grain, 1)
+	grain = max(grain, 1, (n+maxChunks-1)/maxChunks)
 	if p == nil || p.n == 1 || n <= grain || p.closed.Load() {
 		for lo := 0; lo < n; lo += grain {
 			t.Do(0, lo, min(lo+grain, n))
@@ -105,10 +128,10 @@ func (p *Pool) Run(t Task, n, grain int) {
 	}
 	j := &p.job
 	j.task, j.n, j.grain = t, n, grain
-	j.chunks = int64((n + grain - 1) / grain)
-	j.next.Store(0)
-	p.pending.Store(int32(p.n - 1))
-	p.gen.Add(1) // publishes the job (atomics are sequentially consistent)
+	chunks := (n + grain - 1) / grain
+	p.done.Store(0)
+	gen, _, _ := unpackWord(p.word.Load())
+	p.word.Store(packWord(gen+1, chunks, 0)) // publishes the job
 	for i := 1; i < p.n; i++ {
 		w := &p.workers[i]
 		if w.parked.Load() {
@@ -118,8 +141,8 @@ func (p *Pool) Run(t Task, n, grain int) {
 			}
 		}
 	}
-	j.work(0)
-	for spins := 0; p.pending.Load() != 0; spins++ {
+	p.work(0, gen+1)
+	for spins := 0; p.done.Load() != int32(chunks); spins++ {
 		if spins&63 == 63 {
 			runtime.Gosched()
 		}
@@ -127,45 +150,51 @@ func (p *Pool) Run(t Task, n, grain int) {
 	j.task = nil // do not retain the caller's task
 }
 
-// work takes chunks until none are left.
-func (j *job) work(worker int) {
+// work takes chunks of generation gen until none are left.
+func (p *Pool) work(worker int, gen uint64) {
 	for {
-		c := j.next.Add(1) - 1
-		if c >= j.chunks {
+		w := p.word.Load()
+		g, chunks, next := unpackWord(w)
+		if g != gen || next >= chunks {
 			return
 		}
-		lo := int(c) * j.grain
+		if !p.word.CompareAndSwap(w, w+1) {
+			continue
+		}
+		j := &p.job
+		lo := next * j.grain
 		j.task.Do(worker, lo, min(lo+j.grain, j.n))
+		p.done.Add(1)
 	}
 }
 
-// loop is worker i's goroutine: wait for a new generation, work, report.
-// It exits when the pool is closed.
+// loop is worker i's goroutine: wait for a new generation, work. It exits
+// when the pool is closed.
 func (p *Pool) loop(i int) {
 	defer p.wg.Done()
 	w := &p.workers[i]
-	// Generation 0 is the pool's initial state; reading gen here instead
-	// could miss a job published before this goroutine first ran.
+	// Generation 0 is the pool's initial state; reading the word here
+	// instead could miss a job published before this goroutine first ran.
 	var seen uint64
 	for {
-		if !p.await(w, seen) {
+		gen, ok := p.await(w, seen)
+		if !ok {
 			return
 		}
-		seen = p.gen.Load()
-		p.job.work(i)
-		p.pending.Add(-1)
+		seen = gen
+		p.work(i, gen)
 	}
 }
 
-// await spins, then parks, until the generation moves past seen. It reports
-// false when the pool is closing.
-func (p *Pool) await(w *worker, seen uint64) bool {
+// await spins, then parks, until the generation moves past seen, and
+// returns the new one. It reports false when the pool is closing.
+func (p *Pool) await(w *worker, seen uint64) (uint64, bool) {
 	for spins := 0; spins < spinRounds; spins++ {
-		if p.gen.Load() != seen {
-			return true
+		if g, _, _ := unpackWord(p.word.Load()); g != seen {
+			return g, true
 		}
 		if p.closed.Load() {
-			return false
+			return 0, false
 		}
 		if spins&255 == 255 {
 			runtime.Gosched()
@@ -173,23 +202,23 @@ func (p *Pool) await(w *worker, seen uint64) bool {
 	}
 	for {
 		w.parked.Store(true)
-		// Re-check after announcing the park: Run increments gen before it
+		// Re-check after announcing the park: Run stores the word before it
 		// looks at parked, so either it sees parked and sends a token, or
 		// this load sees the new generation.
-		if p.gen.Load() != seen {
+		if g, _, _ := unpackWord(p.word.Load()); g != seen {
 			w.parked.Store(false)
-			return true
+			return g, true
 		}
 		if p.closed.Load() {
-			return false
+			return 0, false
 		}
 		<-w.wake
 		w.parked.Store(false)
-		if p.gen.Load() != seen {
-			return true
+		if g, _, _ := unpackWord(p.word.Load()); g != seen {
+			return g, true
 		}
 		if p.closed.Load() {
-			return false
+			return 0, false
 		}
 		// A stale token from an earlier job: park again.
 	}

@@ -135,3 +135,61 @@ func BenchmarkRunDispatch(b *testing.B) {
 		p.Run(task, 64, 1)
 	}
 }
+
+// blockTask blocks the first chunk it is given until release is closed.
+type blockTask struct {
+	first   atomic.Bool
+	started chan struct{}
+	release chan struct{}
+	hits    atomic.Int32
+}
+
+func (b *blockTask) Do(_, lo, hi int) {
+	if b.first.CompareAndSwap(false, true) {
+		close(b.started)
+		<-b.release
+	}
+	b.hits.Add(int32(hi - lo))
+}
+
+// TestRunWaitsOnlyForChunks: while one worker is held inside a chunk, the
+// other does every remaining chunk, and Run returns once the held chunk
+// finishes — completion is counted in chunks, not in workers checking in.
+func TestRunWaitsOnlyForChunks(t *testing.T) {
+	p := New(2)
+	defer p.Close()
+	task := &blockTask{started: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		p.Run(task, 100, 1)
+		close(done)
+	}()
+	<-task.started
+	deadline := time.Now().Add(5 * time.Second)
+	for task.hits.Load() < 99 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if h := task.hits.Load(); h != 99 {
+		t.Fatalf("%d items done while one chunk was held, want 99", h)
+	}
+	select {
+	case <-done:
+		t.Fatal("Run returned before its held chunk finished")
+	default:
+	}
+	close(task.release)
+	<-done
+	if h := task.hits.Load(); h != 100 {
+		t.Fatalf("%d items done, want 100", h)
+	}
+}
+
+// TestManyChunks: more chunks than the job word can count still run once each.
+func TestManyChunks(t *testing.T) {
+	p := New(2)
+	defer p.Close()
+	n := maxChunks + 1000
+	task := &countTask{hits: make([]atomic.Int32, n), workers: 2}
+	p.Run(task, n, 1)
+	checkOnce(t, task)
+}
