@@ -207,16 +207,25 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 // retry-after when empty).
 func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if s.limiter == nil {
-			return next(c)
-		}
 		client, _ := c.Get(ctxClient).(string)
-		if ok, wait := s.limiter.allow(client); !ok {
-			return &retryAfterError{after: wait, err: core.Errorf(core.KindRateLimited, "server.rateLimit",
-				"Number of requests has exceeded your rate limit (%g per second). Please try again later.", s.cfg.RateLimit)}
+		if err := s.admit(client); err != nil {
+			return err
 		}
 		return next(c)
 	}
+}
+
+// admit takes one request of client from its token bucket; it fails when
+// the bucket is empty.
+func (s *Server) admit(client string) error {
+	if s.limiter == nil {
+		return nil
+	}
+	if ok, wait := s.limiter.allow(client); !ok {
+		return &retryAfterError{after: wait, err: core.Errorf(core.KindRateLimited, "server.rateLimit",
+			"Number of requests has exceeded your rate limit (%g per second). Please try again later.", s.cfg.RateLimit)}
+	}
+	return nil
 }
 
 // anthropicHeaders checks anthropic-version (absent means 2023-06-01; other

@@ -30,7 +30,8 @@ const wsQueue = 4
 // order. A request that fails before its generation starts gets an error
 // event and the socket stays open. Closing the socket cancels the
 // generation in flight. Authentication and anthropic-version come from the
-// upgrade request's headers.
+// upgrade request's headers; the rate limit counts the upgrade and every
+// request sent on the socket after it.
 func (s *Server) messagesWebSocket(c echo.Context) error {
 	r := c.Request()
 	if !isWebSocketUpgrade(r) {
@@ -55,8 +56,16 @@ func (s *Server) messagesWebSocket(c echo.Context) error {
 	conn.SetReadLimit(s.cfg.BodyLimit)
 	// The request's context is not canceled when a hijacked client leaves;
 	// the socket's reader cancels ctx instead.
-	s.serveSocket(context.WithoutCancel(r.Context()), conn, versionOf(c), requestLogger(c))
+	client, _ := c.Get(ctxClient).(string)
+	s.serveSocket(context.WithoutCancel(r.Context()), conn, socketClient{version: versionOf(c), id: client}, requestLogger(c))
 	return nil
+}
+
+// socketClient is what every request of one WebSocket shares: the API
+// version and the rate-limit identity of its upgrade request.
+type socketClient struct {
+	version claude.Version
+	id      string
 }
 
 // isWebSocketUpgrade reports whether r asks to switch to WebSocket (RFC
@@ -95,7 +104,7 @@ func (s *Server) originPatterns() []string {
 // closes it or Shutdown drains the server. A reader goroutine reads the
 // client's messages into a bounded queue and, when the socket ends,
 // cancels ctx, which stops the generation in flight.
-func (s *Server) serveSocket(ctx context.Context, conn *websocket.Conn, v claude.Version, log *zap.Logger) {
+func (s *Server) serveSocket(ctx context.Context, conn *websocket.Conn, cl socketClient, log *zap.Logger) {
 	ctx, cancel := context.WithCancel(ctx)
 	write := func(b []byte) error {
 		wctx, wcancel := ctx, context.CancelFunc(func() {})
@@ -125,7 +134,7 @@ func (s *Server) serveSocket(ctx context.Context, conn *websocket.Conn, v claude
 		}
 		select {
 		case body := <-queue:
-			s.socketRequest(ctx, body, v, write, log)
+			s.socketRequest(ctx, body, cl, write, log)
 		case <-ctx.Done():
 			return
 		case <-s.draining:
@@ -167,11 +176,14 @@ func (s *Server) readSocket(ctx context.Context, conn *websocket.Conn, queue cha
 // socketRequest answers one request body with its stream events. Its
 // generation ends with ctx (the socket closed) or when Shutdown's grace
 // period is over.
-func (s *Server) socketRequest(ctx context.Context, body []byte, v claude.Version, write func([]byte) error, log *zap.Logger) {
+func (s *Server) socketRequest(ctx context.Context, body []byte, cl socketClient, write func([]byte) error, log *zap.Logger) {
 	sink := &socketSink{write: write, requestID: claude.NewID("req_")}
 	log = log.With(zap.String("message_request_id", sink.requestID))
 	start := time.Now()
-	model, err := s.socketGenerate(ctx, body, v, sink, log)
+	model, err := "", s.admit(cl.id)
+	if err == nil {
+		model, err = s.socketGenerate(ctx, body, cl.version, sink, log)
+	}
 	if err != nil {
 		if werr := sink.fail(err); werr != nil {
 			log.Debug("writing the error event", zap.Error(werr))

@@ -300,3 +300,21 @@ func TestWebSocketShutdownDeadlineStopsGeneration(t *testing.T) {
 		t.Errorf("engine stats after Shutdown %+v: the generation still runs", st)
 	}
 }
+
+func TestWebSocketRateLimit(t *testing.T) {
+	m := engineModel(t, "m", "ok", enginetest.ModelConfig{})
+	// A burst of two: the upgrade and one request; then one per 1000 s.
+	f := start(t, server.Config{RateLimit: 0.001, RateBurst: 2}, []server.Model{m})
+	conn, _, err := f.dial(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := streamBody("m", "hi", 8, "")
+	if steps := wsSteps(t, conn, body); steps[len(steps)-1].Type != "message_stop" {
+		t.Errorf("first request: %+v", steps)
+	}
+	steps := wsSteps(t, conn, body)
+	if len(steps) != 1 || !strings.Contains(steps[0].Text, `"type":"rate_limit_error"`) {
+		t.Errorf("second request: %+v, want a rate_limit_error event", steps)
+	}
+}
