@@ -51,8 +51,14 @@ cross:
 	done
 	@for m in $(MODULES); do (cd $$m && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build ./...) || exit 1; done
 
-bench:
-	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) test -run '^$$' -bench . -benchmem ./...) || exit 1; done
+# bench: the models of the llama.cpp reference table (issue 12), synthesized once into BENCH_CACHE,
+# measured with `pensieve-cli bench --bandwidth` and the warm-prefix test; the results replace the
+# marked section of docs/performance.md. BENCH_ARGS passes more flags (e.g. -runs 5, -models ...).
+BENCH_CACHE ?= $(HOME)/.cache/pensieve/bench
+BENCH_VOCAB ?= $(PENSIEVE_FIXTURES)/models/vocab-llama3.gguf
+bench: build
+	cd tools && GOWORK=off $(GO) run ./bench -cli ../$(BIN)/pensieve-cli -cache $(BENCH_CACHE) \
+		-vocab $(BENCH_VOCAB) -doc ../docs/performance.md -cli-dir ../cli $(BENCH_ARGS)
 
 # fuzz runs every Fuzz target for FUZZTIME each.
 fuzz:
