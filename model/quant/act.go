@@ -49,40 +49,53 @@ type acts struct {
 	// other, then the four scales and the four rows' sums. Built only for
 	// the Q8 kinds when n ≥ 4; rows past the last whole group are served
 	// from the planar fields.
-	groups int
-	gq     []int8    // (groups, blocks, 4, block)
-	gd     []float32 // (groups, blocks, 4)
-	gbs    []int16   // (groups, blocks, 4, block/16) Q8_K only
-	gcorr  []int32   // (groups, blocks, 4, 8) Q8_0 with corr: −128 × the sums of each 4 quants
+	groups   int
+	gq       []int8    // (groups, blocks, 4, block)
+	gd       []float32 // (groups, blocks, 4)
+	gbs      []int16   // (groups, blocks, 4, block/16) Q8_K only
+	gcorr    []int32   // (groups, blocks, 4, 8) Q8_0 with corr: −128 × the sums of each 4 quants
+	withCorr bool      // gcorr is filled
 }
 
 // prepareGroups interleaves whole groups of four rows (see acts.groups);
 // corr also fills gcorr, which the VNNI kernels start from.
 func (a *acts) prepareGroups(corr bool) {
-	a.groups = 0
+	a.setupGroups(corr)
+	a.fillGroups(0, a.groups)
+}
+
+// setupGroups sizes the group storage (see prepareGroups); fillGroups then
+// fills groups, which may happen concurrently for disjoint ranges.
+func (a *acts) setupGroups(corr bool) {
+	a.groups, a.withCorr = 0, false
 	if a.n < 4 || (a.kind != actQ8_0 && a.kind != actQ8_K) {
 		return
 	}
 	a.groups = a.n / 4
-	blk := a.kind.block()
-	nb := a.k / blk
+	nb := a.k / a.kind.block()
 	a.gq = grow(a.gq, a.groups*4*a.k)
 	a.gd = grow(a.gd, a.groups*4*nb)
 	if a.kind == actQ8_K {
 		a.gbs = grow(a.gbs, a.groups*4*a.k/16)
 	}
-	corr = corr && a.kind == actQ8_0
-	if corr {
+	a.withCorr = corr && a.kind == actQ8_0
+	if a.withCorr {
 		a.gcorr = grow(a.gcorr, a.groups*4*a.k/4)
 	}
-	for g := range a.groups {
+}
+
+// fillGroups interleaves groups [g0, g1) from the planar rows.
+func (a *acts) fillGroups(g0, g1 int) {
+	blk := a.kind.block()
+	nb := a.k / blk
+	for g := g0; g < g1; g++ {
 		for t := range 4 {
 			row := 4*g + t
 			for b := range nb {
 				dst := ((g*nb+b)*4 + t) * blk
 				copy(a.gq[dst:dst+blk], a.q[row*a.k+b*blk:row*a.k+(b+1)*blk])
 				a.gd[(g*nb+b)*4+t] = a.d[row*nb+b]
-				if corr {
+				if a.withCorr {
 					c := a.gcorr[((g*nb+b)*4+t)*8:][:8]
 					for l := range c {
 						s := 0
@@ -104,40 +117,59 @@ func (a *acts) prepareGroups(corr bool) {
 // prepare converts x (n rows of k values) to kind, reusing a's storage.
 // For actF32 it aliases x, which must then outlive the use of a.
 func (a *acts) prepare(kind actKind, x []float32, n, k int) {
+	a.setup(kind, x, n, k)
+	a.convert(x, 0, n)
+}
+
+// setup sizes a's storage for n rows of k values of kind (aliasing x for
+// actF32); convert then fills the rows.
+func (a *acts) setup(kind actKind, x []float32, n, k int) {
 	a.kind, a.n, a.k = kind, n, k
-	x = x[:n*k]
 	switch kind {
 	case actF32:
-		a.f = x
+		a.f = x[:n*k]
 	case actF16, actBF16:
 		a.fbuf = grow(a.fbuf, n*k)
 		a.f = a.fbuf
-		if kind == actF16 {
-			for i, v := range x {
-				a.f[i] = F16ToF32(F32ToF16(v))
-			}
-		} else {
-			for i, v := range x {
-				a.f[i] = BF16ToF32(F32ToBF16(v))
-			}
+	case actQ8_0, actQ8_1:
+		a.q, a.d = grow(a.q, n*k), grow(a.d, n*k/32)
+		if kind == actQ8_1 {
+			a.s = grow(a.s, n*k/32)
+		}
+	case actQ8_K:
+		a.q, a.d, a.bs = grow(a.q, n*k), grow(a.d, n*k/256), grow(a.bs, n*k/16)
+	}
+}
+
+// convert converts rows [lo, hi) of x; rows are independent, so disjoint
+// ranges may be converted concurrently.
+func (a *acts) convert(x []float32, lo, hi int) {
+	k := a.k
+	x = x[lo*k : hi*k]
+	switch a.kind {
+	case actF16:
+		f := a.f[lo*k : hi*k]
+		for i, v := range x {
+			f[i] = F16ToF32(F32ToF16(v))
+		}
+	case actBF16:
+		f := a.f[lo*k : hi*k]
+		for i, v := range x {
+			f[i] = BF16ToF32(F32ToBF16(v))
 		}
 	case actQ8_0, actQ8_1:
-		nb := n * k / 32
-		a.q, a.d = grow(a.q, n*k), grow(a.d, nb)
-		if kind == actQ8_1 {
-			a.s = grow(a.s, nb)
-		}
-		for b := range nb {
-			sum := quantizeQ8x86(a.q[32*b:32*b+32], &a.d[b], x[32*b:32*b+32])
-			if kind == actQ8_1 {
-				a.s[b] = sum
+		b0 := lo * k / 32
+		for b := range (hi - lo) * k / 32 {
+			sum := quantizeQ8x86(a.q[32*(b0+b):32*(b0+b)+32], &a.d[b0+b], x[32*b:32*b+32])
+			if a.kind == actQ8_1 {
+				a.s[b0+b] = sum
 			}
 		}
 	case actQ8_K:
-		nb := n * k / 256
-		a.q, a.d, a.bs = grow(a.q, n*k), grow(a.d, nb), grow(a.bs, n*k/16)
-		for b := range nb {
-			a.d[b] = quantizeQ8K(a.q[256*b:256*b+256], a.bs[16*b:16*b+16], x[256*b:256*b+256])
+		b0 := lo * k / 256
+		for b := range (hi - lo) * k / 256 {
+			bb := b0 + b
+			a.d[bb] = quantizeQ8K(a.q[256*bb:256*bb+256], a.bs[16*bb:16*bb+16], x[256*b:256*b+256])
 		}
 	}
 }

@@ -55,10 +55,9 @@ func matMul(out []float32, w *core.Tensor, x []float32, n int, p *parallel.Pool,
 		return nil
 	}
 	j := jobs.Get().(*mmJob)
-	j.a.prepare(kind, x, n, k)
 	j.dot4 = ks.dot4[w.Type]
+	j.prepareActs(kind, x, n, k, ks.corr, p)
 	if j.dot4 != nil {
-		j.a.prepareGroups(ks.corr)
 		j.fours = grow(j.fours, p.Workers())
 	}
 	j.out, j.w, j.rowSize, j.rows, j.dot = out, w.Data, rowSize, rows, dot
@@ -66,6 +65,40 @@ func matMul(out []float32, w *core.Tensor, x []float32, n int, p *parallel.Pool,
 	j.out, j.w, j.a.f = nil, nil, nil // drop references to the caller's memory
 	jobs.Put(j)
 	return nil
+}
+
+// prepareActs converts the activations (and interleaves the four-token
+// groups when there is a four-token kernel), in parallel on p for batches
+// of several groups: rows are independent.
+func (j *mmJob) prepareActs(kind actKind, x []float32, n, k int, corr bool, p *parallel.Pool) {
+	a := &j.a
+	a.setup(kind, x, n, k)
+	if j.dot4 != nil {
+		a.setupGroups(corr)
+	} else {
+		a.groups = 0
+	}
+	if n < 8 || p.Workers() == 1 || kind == actF32 {
+		a.convert(x, 0, n)
+		a.fillGroups(0, a.groups)
+		return
+	}
+	j.prep.a, j.prep.x = a, x
+	p.Run(&j.prep, (n+3)/4, max(1, n/4/(4*p.Workers())))
+	j.prep.a, j.prep.x = nil, nil
+}
+
+// prepTask converts groups of four activation rows: item g is rows
+// [4g, 4g+4) and, when it is whole and grouped, group g.
+type prepTask struct {
+	a *acts
+	x []float32
+}
+
+// Do converts groups [lo, hi).
+func (t *prepTask) Do(_, lo, hi int) {
+	t.a.convert(t.x, 4*lo, min(4*hi, t.a.n))
+	t.a.fillGroups(min(lo, t.a.groups), min(hi, t.a.groups))
 }
 
 // grainFor picks the rows per chunk: about eight chunks per worker so that a
@@ -89,6 +122,7 @@ type mmJob struct {
 	dot     dotFunc
 	dot4    dot4Func // nil: no four-token kernel for this type
 	fours   []four   // per-worker results of dot4
+	prep    prepTask // converts the activations on the pool
 }
 
 // four holds one worker's four-token results, padded to a cache line.

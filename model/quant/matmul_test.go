@@ -2,6 +2,7 @@ package quant
 
 import (
 	"fmt"
+	"github.com/google/go-cmp/cmp"
 	"math"
 	"testing"
 
@@ -91,12 +92,19 @@ func testMatMul(t *testing.T, ks *kernelSet) {
 				w := randTensor(t, typ, sz.rows, sz.k, uint64(sz.rows))
 				x := randNormal(uint64(sz.k+sz.n), sz.n*sz.k)
 				ref, mag := refMatMul(t, w, x, sz.n)
+				var first []float32
 				for _, p := range []*parallel.Pool{nil, pool} {
 					out := make([]float32, sz.n*sz.rows)
 					if err := matMul(out, w, x, sz.n, p, ks); err != nil {
 						t.Fatal(err)
 					}
 					checkMatMul(t, typ, out, ref, mag)
+					// The pool changes who computes what, never the result.
+					if first == nil {
+						first = out
+					} else if d := cmp.Diff(first, out); d != "" {
+						t.Fatalf("pool and single-threaded results differ (-single +pool):\n%s", d)
+					}
 				}
 			})
 		}
