@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/pensieve-llm/pensieve/model/gguf"
+	"github.com/pensieve-llm/pensieve/cli/internal/ggufedit"
 )
 
 // prepareModel returns the model arguments for `pensieve-cli serve` and
@@ -103,7 +103,7 @@ func demoModel(ctx context.Context, o options, log io.Writer) (string, error) {
 		defer os.Remove(path + ".rigged")
 		tmp = path + ".rigged"
 	case o.context > 0:
-		if err := widenContext(tmp, path+".wide", o.context); err != nil {
+		if err := ggufedit.WidenContext(tmp, path+".wide", o.context); err != nil {
 			return "", err
 		}
 		defer os.Remove(path + ".wide")
@@ -113,40 +113,4 @@ func demoModel(ctx context.Context, o options, log io.Writer) (string, error) {
 		return "", err
 	}
 	return path, nil
-}
-
-// widenContext copies the GGUF file src to dst with its
-// <arch>.context_length set to n; everything else is copied unchanged.
-// Random weights have no trained context, and RoPE is defined at every
-// position, so the model runs as well at any length.
-func widenContext(src, dst string, n int) error {
-	f, err := gguf.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	key := f.Architecture() + ".context_length"
-	if _, ok := f.Uint(key); !ok {
-		return fmt.Errorf("widen %s: no %s", src, key)
-	}
-	w := gguf.NewWriter()
-	for _, kv := range f.KV {
-		var v any = kv.Value
-		if kv.Key == key {
-			v = uint32(n)
-		}
-		if err := w.SetKV(kv.Key, v); err != nil {
-			return fmt.Errorf("widen %s: %w", src, err)
-		}
-	}
-	for _, ti := range f.Tensors {
-		t, err := f.Tensor(ti.Name)
-		if err != nil {
-			return fmt.Errorf("widen %s: %w", src, err)
-		}
-		if err := w.AddTensor(t.Name, t.Type, t.Shape, t.Data); err != nil {
-			return fmt.Errorf("widen %s: %w", src, err)
-		}
-	}
-	return w.WriteFile(dst)
 }

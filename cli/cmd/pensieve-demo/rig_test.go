@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pensieve-llm/pensieve/cli/internal/ggufedit"
 	"github.com/pensieve-llm/pensieve/core"
 	"github.com/pensieve-llm/pensieve/engine"
 	"github.com/pensieve-llm/pensieve/model"
@@ -78,11 +79,11 @@ func TestRigAnswer(t *testing.T) {
 	}
 }
 
-// TestWidenContext: only the context length changes.
+// TestWidenContext: only the context length changes (ggufedit.WidenContext).
 func TestWidenContext(t *testing.T) {
 	src := synthTiny(t)
 	dst := filepath.Join(t.TempDir(), "wide.gguf")
-	if err := widenContext(src, dst, 4096); err != nil {
+	if err := ggufedit.WidenContext(src, dst, 4096); err != nil {
 		t.Fatal(err)
 	}
 	a, err := gguf.Open(src)
