@@ -2,9 +2,10 @@ package quant
 
 import (
 	"fmt"
-	"github.com/google/go-cmp/cmp"
 	"math"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/pensieve-llm/pensieve/core"
 	"github.com/pensieve-llm/pensieve/model/parallel"

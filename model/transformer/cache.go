@@ -93,11 +93,11 @@ func (c *Cache) row(kv []uint16, seq core.SeqID, pos int) []uint16 {
 	return kv[(int(seq)*c.positions+pos)*c.kvDim:]
 }
 
-// store writes the keys and values of the batch's n entries of layer l,
-// rounded to fp16 (k and v are (n, kvDim)).
-func (c *Cache) store(l int, b *core.Batch, k, v []float32) {
+// storeRows writes the keys and values of batch entries [lo, hi) of layer
+// l, rounded to fp16 (k and v are (n, kvDim)).
+func (c *Cache) storeRows(l int, b *core.Batch, k, v []float32, lo, hi int) {
 	d := c.kvDim
-	for i := range b.Len() {
+	for i := lo; i < hi; i++ {
 		kr := c.row(c.k[l], b.Seq[i], int(b.Pos[i]))[:d]
 		vr := c.row(c.v[l], b.Seq[i], int(b.Pos[i]))[:d]
 		for j := range d {

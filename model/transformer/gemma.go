@@ -52,19 +52,18 @@ func (m *Model) gemmaForward(ctx context.Context, c *Cache, b *core.Batch) error
 		}
 		L := &m.w.Layers[l]
 
-		rmsnormRows(xb, x, L.AttnNorm, cfg.NormEps, n)
+		m.normRows(st, xb, x, L.AttnNorm, n)
 		if err := m.selfAttention(xb2, xb, c, l, b); err != nil {
 			return err
 		}
-		rmsnormRows(xb2, xb2, L.PostAttnNorm, cfg.NormEps, n)
-		add(x, xb2)
+		m.normRows(st, xb2, xb2, L.PostAttnNorm, n)
+		m.addNormRows(st, xb, x, xb2, L.FFNNorm, cfg.Dim, n)
 
-		rmsnormRows(xb, x, L.FFNNorm, cfg.NormEps, n)
 		if err := m.feedForward(xb2, xb, L, n, geglu, st); err != nil {
 			return err
 		}
-		rmsnormRows(xb2, xb2, L.PostFFNNorm, cfg.NormEps, n)
-		add(x, xb2)
+		m.normRows(st, xb2, xb2, L.PostFFNNorm, n)
+		m.addNormRows(st, nil, x, xb2, nil, cfg.Dim, n)
 	}
 	return nil
 }

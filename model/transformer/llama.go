@@ -65,23 +65,27 @@ func loadEmbeddings(ld *loader, c *Config, w *Weights) {
 func (m *Model) decoderForward(ctx context.Context, c *Cache, b *core.Batch) error {
 	st, n, cfg := &c.st, b.Len(), &m.cfg
 	x, xb, xb2 := st.x[:n*cfg.Dim], st.xb[:n*cfg.Dim], st.xb2[:n*cfg.Dim]
+	m.normRows(st, xb, x, m.w.Layers[0].AttnNorm, n)
 	for l := range m.w.Layers {
 		if err := ctx.Err(); err != nil {
 			return core.E(core.KindCanceled, "transformer.Forward", err)
 		}
 		L := &m.w.Layers[l]
 
-		rmsnormRows(xb, x, L.AttnNorm, cfg.NormEps, n)
 		if err := m.selfAttention(xb2, xb, c, l, b); err != nil {
 			return err
 		}
-		add(x, xb2)
+		m.addNormRows(st, xb, x, xb2, L.FFNNorm, cfg.Dim, n)
 
-		rmsnormRows(xb, x, L.FFNNorm, cfg.NormEps, n)
 		if err := m.feedForward(xb2, xb, L, n, swiglu, st); err != nil {
 			return err
 		}
-		add(x, xb2)
+		// The residual add, fused with the next block's attention norm.
+		var next []float32
+		if l+1 < len(m.w.Layers) {
+			next = m.w.Layers[l+1].AttnNorm
+		}
+		m.addNormRows(st, xb, x, xb2, next, cfg.Dim, n)
 	}
 	return nil
 }

@@ -199,7 +199,7 @@ func (m *Model) head(logits []float32, c *Cache, b *core.Batch) error {
 	if rows == 0 {
 		return nil
 	}
-	rmsnormRows(st.xb, st.xb, m.w.OutputNorm, cfg.NormEps, rows)
+	m.normRows(st, st.xb[:rows*d], st.xb[:rows*d], m.w.OutputNorm, rows)
 	out := logits[:rows*cfg.Vocab]
 	if err := m.be.MatMul(out, m.w.Output, st.xb[:rows*d], rows); err != nil {
 		return fmt.Errorf("transformer.Forward: output: %w", err)
@@ -243,25 +243,9 @@ func (m *Model) selfAttention(out, in []float32, c *Cache, l int, b *core.Batch)
 			return err
 		}
 	}
-	if L.Bq != nil {
-		addBias(q, L.Bq)
-		addBias(k, L.Bk)
-		addBias(v, L.Bv)
-	}
-	if L.QNorm != nil {
-		rmsnormHeads(q, L.QNorm, cfg.NormEps)
-		rmsnormHeads(k, L.KNorm, cfg.NormEps)
-	}
-	r, cs := cfg.rope(l), st.rope
-	if r == &cfg.LocalRope {
-		cs = st.ropeLocal
-	}
-	r.apply(q, cs, n, cfg.HeadDim)
-	r.apply(k, cs, n, cfg.HeadDim)
-	if cfg.QScale != 0 {
-		scale(q, cfg.QScale)
-	}
-	c.store(l, b, k, v)
+	t := &st.rowTask
+	t.op, t.m, t.c, t.l, t.b, t.q, t.k, t.v = opQKV, m, c, l, b, q, k, v
+	m.runRows(t, n)
 
 	st.attn.a = attnArgs{
 		c: c, layer: l, headDim: cfg.HeadDim, group: cfg.Heads / cfg.KVHeads,
@@ -291,9 +275,9 @@ func (m *Model) feedForward(out, in []float32, L *Layer, n int, act func(out, ga
 		if err := m.matmul(gu, L.WgateUp, in, n); err != nil {
 			return err
 		}
-		for i := range n {
-			act(h[i*ff:(i+1)*ff], gu[i*2*ff:i*2*ff+ff], gu[i*2*ff+ff:(i+1)*2*ff])
-		}
+		t := &st.rowTask
+		t.op, t.width, t.out, t.y, t.fused, t.act = opAct, ff, h, gu, true, act
+		m.runRows(t, n)
 	} else {
 		up := st.hb2[:n*ff] // (n, ffn)
 		if err := m.matmul(h, L.Wgate, in, n); err != nil {
@@ -302,7 +286,9 @@ func (m *Model) feedForward(out, in []float32, L *Layer, n int, act func(out, ga
 		if err := m.matmul(up, L.Wup, in, n); err != nil {
 			return err
 		}
-		act(h, h, up)
+		t := &st.rowTask
+		t.op, t.width, t.out, t.x, t.y, t.fused, t.act = opAct, ff, h, h, up, false, act
+		m.runRows(t, n)
 	}
 	return m.matmul(out, L.Wdown, h, n)
 }

@@ -16,6 +16,7 @@ type state struct {
 	ropeLocal  []float32 // (n, ropeDims) cos/sin of the local RoPE (gemma3)
 
 	attn    attnTask // the attention job with its per-worker scratch
+	rowTask rowTask  // the current element-wise step
 	seqNext []int    // (slots,) next expected position per slot while checking a batch
 }
 
