@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.NonStream, "non-stream", 4, "concurrent non-streaming requests per round (-1 for none)")
 	fs.IntVar(&cfg.MaxTokens, "max-tokens", 16, "max_tokens of every request")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "least number of rounds")
+	fs.IntVar(&cfg.WarmUpRounds, "warm-up", 1, "unmeasured rounds before the baseline (-1 for none)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "keep running rounds this long (at least -rounds)")
 	fs.DurationVar(&cfg.Settle, "settle", 10*time.Second, "time the goroutine count may take to come back after a round")
 	jsonOut := fs.String("json", "", "write the full report as JSON to `FILE`")

@@ -20,6 +20,7 @@ const (
 	metricGoroutines = "go_goroutines"
 	metricRSS        = "process_resident_memory_bytes"
 	metricSys        = "go_memstats_sys_bytes" // stands in for RSS where the process series is absent
+	metricHeap       = "go_memstats_heap_inuse_bytes"
 	metricInflight   = "pensieve_inflight_requests"
 	metricActive     = "pensieve_active_generations"
 )
@@ -87,6 +88,9 @@ type Sample struct {
 	// RSSBytes is process_resident_memory_bytes, or go_memstats_sys_bytes
 	// where the server does not report RSS.
 	RSSBytes int64 `json:"rss_bytes"`
+	// HeapBytes is go_memstats_heap_inuse_bytes, −1 when absent: unlike
+	// RSS it shows a leak of Go objects without the runtime's slack.
+	HeapBytes int64 `json:"heap_inuse_bytes"`
 	// Inflight is pensieve_inflight_requests (the scrape itself included),
 	// −1 when the server does not report it.
 	Inflight int `json:"inflight"`
@@ -108,7 +112,10 @@ func sampleOf(m Metrics) (Sample, error) {
 			return Sample{}, core.Errorf(core.KindInvalid, "soak.scrape", "/metrics has neither %s nor %s", metricRSS, metricSys)
 		}
 	}
-	s := Sample{Goroutines: int(g), RSSBytes: int64(rss), Inflight: -1, Active: -1}
+	s := Sample{Goroutines: int(g), RSSBytes: int64(rss), HeapBytes: -1, Inflight: -1, Active: -1}
+	if v, ok := m[metricHeap]; ok {
+		s.HeapBytes = int64(v)
+	}
 	if v, ok := m[metricInflight]; ok {
 		s.Inflight = int(v)
 	}

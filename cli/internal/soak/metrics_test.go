@@ -30,7 +30,7 @@ pensieve_http_requests_total{route="/v1/messages",method="POST",status="200"} 5
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Sample{Goroutines: 17, RSSBytes: 12345000, Inflight: -1, Active: 5}); s != want {
+	if want := (Sample{Goroutines: 17, RSSBytes: 12345000, HeapBytes: -1, Inflight: -1, Active: 5}); s != want {
 		t.Errorf("sample %+v, want %+v", s, want)
 	}
 }
@@ -55,11 +55,11 @@ func TestSampleOf(t *testing.T) {
 	if _, err := sampleOf(Metrics{"go_goroutines": 1}); err == nil {
 		t.Error("sampleOf without any memory series succeeded")
 	}
-	s, err := sampleOf(Metrics{"go_goroutines": 3, "go_memstats_sys_bytes": 42, "pensieve_inflight_requests": 1})
+	s, err := sampleOf(Metrics{"go_goroutines": 3, "go_memstats_sys_bytes": 42, "go_memstats_heap_inuse_bytes": 7, "pensieve_inflight_requests": 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Sample{Goroutines: 3, RSSBytes: 42, Inflight: 1, Active: -1}); s != want {
+	if want := (Sample{Goroutines: 3, RSSBytes: 42, HeapBytes: 7, Inflight: 1, Active: -1}); s != want {
 		t.Errorf("sample %+v, want %+v", s, want)
 	}
 }

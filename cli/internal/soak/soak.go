@@ -243,7 +243,7 @@ func Run(ctx context.Context, cfg Config, opts ...Option) (*Report, error) {
 			zap.Int("round", i), zap.Int("requests", rd.Requests), zap.Int("completed", rd.Completed),
 			zap.Int("hung_up", rd.HungUp), zap.Int("failures", len(rd.Failures)),
 			zap.Duration("elapsed", rd.Elapsed), zap.Duration("stream_p95", rd.Stream.P95),
-			zap.Int("goroutines", rd.After.Goroutines), zap.Int64("rss_bytes", rd.After.RSSBytes))
+			zap.Int("goroutines", rd.After.Goroutines), zap.Int64("rss_bytes", rd.After.RSSBytes), zap.Int64("heap_bytes", rd.After.HeapBytes))
 	}
 	rep.Elapsed = time.Since(start)
 	if f := rep.Failures(); len(f) > 0 {

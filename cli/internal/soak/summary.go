@@ -12,11 +12,11 @@ import (
 func WriteSummary(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "round\trequests\tcompleted\thung up\tnon-stream\trefused\tfailures\telapsed\tfirst event p95\tstream p50\tstream p95\tgoroutines\tRSS MiB\t\n")
-	fmt.Fprintf(tw, "base\t\t\t\t\t\t\t\t\t\t\t%d\t%.1f\t\n", r.Baseline.Goroutines, mib(r.Baseline.RSSBytes))
+	fmt.Fprintf(tw, "base\t\t\t\t\t\t\t\t\t\t\t%d\t%.1f\t%.1f\t\n", r.Baseline.Goroutines, mib(r.Baseline.RSSBytes), mib(r.Baseline.HeapBytes))
 	for _, rd := range r.Rounds {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%.1f\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%.1f\t%.1f\t\n",
 			rd.Index, rd.Requests, rd.Completed, rd.HungUp, rd.NonStream, rd.Refused, len(rd.Failures),
-			ms(rd.Elapsed), ms(rd.FirstEvent.P95), ms(rd.Stream.P50), ms(rd.Stream.P95), rd.After.Goroutines, mib(rd.After.RSSBytes))
+			ms(rd.Elapsed), ms(rd.FirstEvent.P95), ms(rd.Stream.P50), ms(rd.Stream.P95), rd.After.Goroutines, mib(rd.After.RSSBytes), mib(rd.After.HeapBytes))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
