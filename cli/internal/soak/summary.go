@@ -11,7 +11,7 @@ import (
 // the totals and every failure.
 func WriteSummary(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "round\trequests\tcompleted\thung up\tnon-stream\trefused\tfailures\telapsed\tfirst event p95\tstream p50\tstream p95\tgoroutines\tRSS MiB\t\n")
+	fmt.Fprintf(tw, "round\trequests\tcompleted\thung up\tnon-stream\trefused\tfailures\telapsed\tfirst event p95\tstream p50\tstream p95\tgoroutines\tRSS MiB\theap MiB\t\n")
 	fmt.Fprintf(tw, "base\t\t\t\t\t\t\t\t\t\t\t%d\t%.1f\t%.1f\t\n", r.Baseline.Goroutines, mib(r.Baseline.RSSBytes), mib(r.Baseline.HeapBytes))
 	for _, rd := range r.Rounds {
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%.1f\t%.1f\t\n",
