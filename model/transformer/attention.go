@@ -67,12 +67,13 @@ const attnBlock = 128
 type attnScratch struct {
 	q, acc []float32 // (headDim,) fp16-rounded query, fp16-exact V accumulator
 	w, ms  []float32 // (attnBlock,) a block's weights and rescale factors
+	e      []float32 // (attnBlock,) exponents, then their exponentials
 }
 
 func newAttnScratch(headDim int) attnScratch {
 	return attnScratch{
 		q: make([]float32, headDim), acc: make([]float32, headDim),
-		w: make([]float32, attnBlock), ms: make([]float32, attnBlock),
+		w: make([]float32, attnBlock), ms: make([]float32, attnBlock), e: make([]float32, attnBlock),
 	}
 }
 
@@ -99,14 +100,25 @@ func attendHead(out, q []float32, kb, vb []uint16, lo, hi, off int, a *attnArgs,
 		n := min(hi+1-c0, attnBlock)
 		w, ms := sc.w[:n], sc.ms[:n]
 		attnScores(w, qh, kb[c0*d+off:], d, a.half)
+		// ggml, cell by cell: a score above the running maximum m rescales
+		// the accumulator by e^(m−s) and weighs 1; any other weighs e^(s−m).
+		// The exponents are collected first and taken in one vector pass.
+		e := sc.e[:n]
 		for i, s := range w {
 			s = a.scaled(s)
 			if s > m {
-				// ggml: V·e^(m−s) and weight e^0 = 1 for the new maximum.
-				ms[i], w[i] = exp32(m-s), 1
+				e[i], w[i] = m-s, 1 // w marks a new maximum
 				m = s
 			} else {
-				ms[i], w[i] = 1, exp32(s-m)
+				e[i], w[i] = s-m, 0
+			}
+		}
+		expRow(e, e)
+		for i, x := range e {
+			if w[i] == 1 {
+				ms[i], w[i] = x, 1
+			} else {
+				ms[i], w[i] = 1, x
 			}
 			sum = sum*ms[i] + w[i]
 		}

@@ -43,3 +43,21 @@ func attnAccum(acc []float32, v []uint16, stride int, w, ms []float32, half *[1 
 	_ = ms[n-1]
 	attnAccumAVX2(&acc[0], &v[0], stride, n, hd, &w[0], &ms[0])
 }
+
+//go:noescape
+func expAVX2(dst, src *float32, n int)
+
+// expRow sets dst[i] = e^src[i] (rounded to float32) for i < len(dst);
+// values above 0 must stay below ~88.
+func expRow(dst, src []float32) {
+	n := len(dst) &^ 3
+	if hasAttnAVX2 && n > 0 {
+		_ = src[n-1]
+		expAVX2(&dst[0], &src[0], n)
+	} else {
+		n = 0
+	}
+	for i := n; i < len(dst); i++ {
+		dst[i] = exp32(src[i])
+	}
+}

@@ -57,3 +57,31 @@ func TestAttnKernelsMatchGo(t *testing.T) {
 		}
 	}
 }
+
+// TestExpRow checks the vectorized exp against the float64 exp rounded to
+// float32 (exp32) over the range attention uses (x ≤ 0), underflow and −Inf
+// included: equal in all but a negligible share of cases, within one ulp.
+func TestExpRow(t *testing.T) {
+	var src []float32
+	for x := float32(-120); x <= 0.5; x += 0.000373 {
+		src = append(src, x)
+	}
+	src = append(src, float32(math.Inf(-1)), 0, -0.0, -87.33655, -103.97, -1e-30)
+	dst := make([]float32, len(src))
+	expRow(dst, src)
+	diff := 0
+	for i, x := range src {
+		want := exp32(x)
+		d := int64(math.Float32bits(dst[i])) - int64(math.Float32bits(want))
+		if d < -1 || d > 1 {
+			t.Fatalf("exp(%g) = %g, want %g", x, dst[i], want)
+		}
+		if d != 0 {
+			diff++
+		}
+	}
+	if diff > len(src)/100000 {
+		t.Errorf("%d of %d values differ from the rounded float64 exp", diff, len(src))
+	}
+	t.Logf("%d of %d differ in the last bit", diff, len(src))
+}
