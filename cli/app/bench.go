@@ -32,10 +32,11 @@ func benchCommand() *cli.Command {
 			"   of the previous logits. A one-token warm-up pass runs first (it faults the mapped weights in).\n" +
 			"   load_s is the time to open the file and build the model. With --repeat R, prefill_tps and\n" +
 			"   decode_tps are totals over R runs (tokens / seconds); the per-run rates are listed too.\n\n" +
-			"   --bandwidth also times a read of a 1 GiB buffer on the same threads before every run and\n" +
-			"   reports the best rate (read_gbs) and decode_bw_frac = decode_tps × file size / read rate: the\n" +
-			"   share of the machine's read bandwidth that decoding reaches, which moves less with load on a\n" +
-			"   shared machine than the absolute rates.\n\n" +
+			"   --bandwidth also times a read of a 1 GiB buffer on the same threads before every run (best of\n" +
+			"   three) and reports the rates (read_gbs: median) and decode_bw_frac, the median over runs of\n" +
+			"   decode rate × file size / the read rate measured just before: the share of the machine's read\n" +
+			"   bandwidth that decoding reaches, which moves less with load on a shared machine than the\n" +
+			"   absolute rates.\n\n" +
 			"   pensieve-cli bench --model llama3.2-1b-q4_k_m.gguf --threads 2 --prompt 256 --gen 48 --json",
 		Flags: append(append(globalFlags(),
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` (GGUF)"},
@@ -72,8 +73,9 @@ type benchResult struct {
 	DecodeRuns  []float64 `json:"decode_tps_runs"`   // per run, tok/s
 	LoadAvg     []float64 `json:"loadavg,omitempty"` // 1-minute load average before and after (Linux)
 
-	ReadGBs      float64 `json:"read_gbs,omitempty"`       // best read rate seen (--bandwidth), 1e9 bytes/s
-	DecodeBWFrac float64 `json:"decode_bw_frac,omitempty"` // median decode rate × file size / read rate
+	ReadGBs      float64   `json:"read_gbs,omitempty"`       // median read rate (--bandwidth), 1e9 bytes/s
+	ReadRuns     []float64 `json:"read_gbs_runs,omitempty"`  // read rate before each run
+	DecodeBWFrac float64   `json:"decode_bw_frac,omitempty"` // median over runs of decode rate × file size / read rate
 }
 
 func benchAction(c *cli.Context) error {
@@ -152,10 +154,16 @@ func benchAction(c *cli.Context) error {
 	}
 	res.PrefillTPS = float64(p*reps) / prefill.Seconds()
 	res.DecodeTPS = float64(g*reps) / decode.Seconds()
-	if len(readRates) > 0 {
-		res.ReadGBs = round1(slices.Max(readRates) / 1e9)
-		res.DecodeBWFrac = float64(res.FileBytes) * median(res.DecodeRuns) / slices.Max(readRates)
-		res.DecodeBWFrac = float64(int(res.DecodeBWFrac*1000+0.5)) / 1000
+	if len(readRates) == len(runs) && len(runs) > 0 {
+		// Each run against the read rate measured just before it, so that
+		// load from other processes weighs on both sides of the ratio.
+		fracs := make([]float64, len(runs))
+		for i, r := range runs {
+			res.ReadRuns = append(res.ReadRuns, round1(readRates[i]/1e9))
+			fracs[i] = float64(res.FileBytes) * float64(g) / r.decode.Seconds() / readRates[i]
+		}
+		res.ReadGBs = round1(median(readRates) / 1e9)
+		res.DecodeBWFrac = float64(int(median(fracs)*1000+0.5)) / 1000
 	}
 	if load0 >= 0 {
 		res.LoadAvg = []float64{load0, loadAvg()}

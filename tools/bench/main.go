@@ -58,6 +58,7 @@ type benchJSON struct {
 	DecodeRuns   []float64 `json:"decode_tps_runs"`
 	LoadAvg      []float64 `json:"loadavg"`
 	ReadGBs      float64   `json:"read_gbs"`
+	ReadRuns     []float64 `json:"read_gbs_runs"`
 	DecodeBWFrac float64   `json:"decode_bw_frac"`
 }
 
@@ -211,18 +212,23 @@ func render(results []result, prefix map[string]any, start time.Time, load0 floa
 		"(median, range in brackets). 1-minute load average %.2f at the start, %.2f at the end (the machine may be shared: "+
 		"compare the ratios to the read bandwidth measured before every run, not the absolute rates).\n\n",
 		cpuModel(), runtime.NumCPU(), threads, prompt, gen, runs, load0, loadAvg())
-	b.WriteString("| model (file) | prefill tok/s | decode tok/s | read GB/s | decode × size / read | load s | llama.cpp prefill / decode | decode bandwidth share, llama.cpp |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| model (file) | load avg | prefill tok/s | decode tok/s | read GB/s | decode × size / read | load s | llama.cpp prefill / decode | decode bandwidth share, llama.cpp |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		mb := float64(r.bench.FileBytes) / 1e6
 		refShare := r.m.refDecode * mb / 1e3 / refReadGBs
-		fmt.Fprintf(&b, "| %s %s (%.0f MB) | %s | %s | %.1f | %.0f %% | %.2f | %.1f / %.1f | %.0f %% |\n",
-			r.m.preset, strings.ToUpper(r.m.typ), mb, spread(r.bench.PrefillRuns), spread(r.bench.DecodeRuns),
-			r.bench.ReadGBs, 100*r.bench.DecodeBWFrac, r.bench.LoadSeconds, r.m.refPrefill, r.m.refDecode, 100*refShare)
+		loads := "–"
+		if len(r.bench.LoadAvg) == 2 {
+			loads = fmt.Sprintf("%.1f–%.1f", r.bench.LoadAvg[0], r.bench.LoadAvg[1])
+		}
+		fmt.Fprintf(&b, "| %s %s (%.0f MB) | %s | %s | %s | %s | %.0f %% | %.2f | %.1f / %.1f | %.0f %% |\n",
+			r.m.preset, strings.ToUpper(r.m.typ), mb, loads, spread(r.bench.PrefillRuns), spread(r.bench.DecodeRuns),
+			spread(r.bench.ReadRuns), 100*r.bench.DecodeBWFrac, r.bench.LoadSeconds, r.m.refPrefill, r.m.refDecode, 100*refShare)
 	}
-	b.WriteString("\n`decode × size / read` is the median decode rate times the file size over the best read rate " +
-		"of a 1 GiB buffer on the same threads (`quant.StreamRead`): the share of the machine's read bandwidth that " +
-		"decoding uses. The llama.cpp column gives the same share on its machine (28.7 GB/s). `load s` is the time " +
+	b.WriteString("\n`load avg` is the 1-minute load average before and after the model's runs (2 cores). " +
+		"`decode × size / read` is, per run, the decode rate times the file size over the read rate of a 1 GiB " +
+		"buffer on the same threads measured just before (`quant.StreamRead`), median over the runs: the share of " +
+		"the machine's read bandwidth that decoding uses. The llama.cpp column gives the same share on its machine (28.7 GB/s). `load s` is the time " +
 		"to open the file and build the model (page cache warm).\n\n")
 	if prefix != nil {
 		fmt.Fprintf(&b, "Warm prefix (`TestWarmPrefixTTFT`, through the engine, %v): a %v-token prompt whose first %v tokens an "+
