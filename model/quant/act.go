@@ -55,19 +55,21 @@ type acts struct {
 	gbs      []int16   // (groups, blocks, 4, block/16) Q8_K only
 	gcorr    []int32   // (groups, blocks, 4, 8) Q8_0 with corr: −128 × the sums of each 4 quants
 	withCorr bool      // gcorr is filled
+	gdx      []float32 // (groups, blocks, 4, 8) Q8_0 with dx: each token's scale repeated 8 times
+	withDX   bool      // gdx is filled
 }
 
 // prepareGroups interleaves whole groups of four rows (see acts.groups);
 // corr also fills gcorr, which the VNNI kernels start from.
-func (a *acts) prepareGroups(corr bool) {
-	a.setupGroups(corr)
+func (a *acts) prepareGroups(corr, dx bool) {
+	a.setupGroups(corr, dx)
 	a.fillGroups(0, a.groups)
 }
 
 // setupGroups sizes the group storage (see prepareGroups); fillGroups then
 // fills groups, which may happen concurrently for disjoint ranges.
-func (a *acts) setupGroups(corr bool) {
-	a.groups, a.withCorr = 0, false
+func (a *acts) setupGroups(corr, dx bool) {
+	a.groups, a.withCorr, a.withDX = 0, false, false
 	if a.n < 4 || (a.kind != actQ8_0 && a.kind != actQ8_K) {
 		return
 	}
@@ -82,6 +84,10 @@ func (a *acts) setupGroups(corr bool) {
 	if a.withCorr {
 		a.gcorr = grow(a.gcorr, a.groups*4*a.k/4)
 	}
+	a.withDX = dx && a.kind == actQ8_0
+	if a.withDX {
+		a.gdx = grow(a.gdx, a.groups*nb*4*8)
+	}
 }
 
 // fillGroups interleaves groups [g0, g1) from the planar rows.
@@ -95,6 +101,12 @@ func (a *acts) fillGroups(g0, g1 int) {
 				dst := ((g*nb+b)*4 + t) * blk
 				copy(a.gq[dst:dst+blk], a.q[row*a.k+b*blk:row*a.k+(b+1)*blk])
 				a.gd[(g*nb+b)*4+t] = a.d[row*nb+b]
+				if a.withDX {
+					dx := a.gdx[((g*nb+b)*4+t)*8:][:8]
+					for l := range dx {
+						dx[l] = a.d[row*nb+b]
+					}
+				}
 				if a.withCorr {
 					c := a.gcorr[((g*nb+b)*4+t)*8:][:8]
 					for l := range c {

@@ -121,3 +121,53 @@ q40vloop:
 	VSUM4(Y0, Y6, Y7, Y8, X0)
 	VZEROUPPER
 	RET
+
+// func dotQ8_0VNNIx4Z(w *byte, q *int8, dx *float32, corr *int32, nb int, out *float32)
+// dotQ8_0VNNIx4 on 512-bit registers, two tokens per register: the
+// weights are broadcast to both halves, tokens 0|1 and 2|3 take one
+// VPDPBUSD each, and their scales come pre-expanded (acts.gdx: per block,
+// d_a[0]×8, d_a[1]×8, d_a[2]×8, d_a[3]×8). Every lane computes what the
+// same lane of dotQ8_0VNNIx4 computes, and the reduction is the same, so
+// the results are bit-identical.
+TEXT ·dotQ8_0VNNIx4Z(SB), NOSPLIT, $0-48
+	MOVQ    w+0(FP), SI
+	MOVQ    q+8(FP), DI
+	MOVQ    dx+16(FP), DX
+	MOVQ    corr+24(FP), R8
+	MOVQ    nb+32(FP), CX
+	MOVQ    out+40(FP), R12
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPBROADCASTD v80<>(SB), Z15
+
+q80zloop:
+	PREFETCHT0 1024(SI)
+	VBROADCASTI32X8 2(SI), Z2
+	VPXORD     Z15, Z2, Z2
+	MOVWLZX    (SI), AX
+	VMOVD      AX, X4
+	VCVTPH2PS  X4, X4
+	VBROADCASTSS X4, Z4
+	VMOVDQU32  0(R8), Z3
+	VPDPBUSD   0(DI), Z2, Z3
+	VCVTDQ2PS  Z3, Z3
+	VMULPS     0(DX), Z4, Z5
+	VFMADD231PS Z3, Z5, Z0
+	VMOVDQU32  64(R8), Z6
+	VPDPBUSD   64(DI), Z2, Z6
+	VCVTDQ2PS  Z6, Z6
+	VMULPS     64(DX), Z4, Z7
+	VFMADD231PS Z6, Z7, Z1
+	ADDQ       $34, SI
+	ADDQ       $128, DI
+	ADDQ       $128, DX
+	ADDQ       $128, R8
+	DECQ       CX
+	JNZ        q80zloop
+
+	VEXTRACTF32X8 $1, Z0, Y6
+	VEXTRACTF32X8 $1, Z1, Y8
+	VMOVAPS    Y1, Y7
+	VSUM4(Y0, Y6, Y7, Y8, X0)
+	VZEROUPPER
+	RET

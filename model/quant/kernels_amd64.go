@@ -3,6 +3,8 @@
 package quant
 
 import (
+	"maps"
+
 	"github.com/pensieve-llm/pensieve/core"
 	"golang.org/x/sys/cpu"
 )
@@ -74,6 +76,9 @@ func dotQ6_KAVX2x4(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32
 func dotQ8_0VNNIx4(w *byte, q *int8, d *float32, corr *int32, nb int, out *float32)
 
 //go:noescape
+func dotQ8_0VNNIx4Z(w *byte, q *int8, dx *float32, corr *int32, nb int, out *float32)
+
+//go:noescape
 func dotQ4_0VNNIx4(w *byte, q *int8, d *float32, corr *int32, nb int, out *float32)
 
 // hasAVX2 reports whether the AVX2 kernels can run: AVX2 and FMA (every
@@ -82,11 +87,14 @@ func dotQ4_0VNNIx4(w *byte, q *int8, d *float32, corr *int32, nb int, out *float
 var (
 	hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 	hasVNNI = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+	// hasVNNI512 adds the 512-bit two-tokens-per-register Q8_0 kernel.
+	hasVNNI512 = hasVNNI && cpu.X86.HasAVX512DQ
 )
 
 var (
-	avx2Kernels = mergeKernels("avx2", avx2Dots, avx2Dots4)
-	vnniKernels = withVNNI(avx2Kernels)
+	avx2Kernels    = mergeKernels("avx2", avx2Dots, avx2Dots4)
+	vnniKernels    = withVNNI(avx2Kernels)
+	vnni512Kernels = withVNNI512(vnniKernels)
 )
 
 // withVNNI returns ks with the VNNI four-token kernels for Q8_0 and Q4_0.
@@ -106,8 +114,27 @@ func withVNNI(ks *kernelSet) *kernelSet {
 	return &v
 }
 
+// withVNNI512 returns ks with the 512-bit four-token Q8_0 kernel.
+func withVNNI512(ks *kernelSet) *kernelSet {
+	v := *ks
+	v.name = "avx2+avx512vnni-512"
+	v.dot4 = maps.Clone(ks.dot4)
+	v.dot4[core.Q8_0] = func(w []byte, a *acts, g int, out *[4]float32) {
+		nb := a.k / 32
+		q := a.gq[g*4*a.k : (g+1)*4*a.k]
+		dx := a.gdx[g*nb*32 : (g+1)*nb*32]
+		corr := a.gcorr[g*a.k : (g+1)*a.k]
+		_ = w[34*nb-1]
+		dotQ8_0VNNIx4Z(&w[0], &q[0], &dx[0], &corr[0], nb, &out[0])
+	}
+	v.dx = true
+	return &v
+}
+
 func bestKernels() *kernelSet {
 	switch {
+	case hasVNNI512:
+		return vnni512Kernels
 	case hasVNNI:
 		return vnniKernels
 	case hasAVX2:
@@ -124,6 +151,9 @@ func runnableKernels() []*kernelSet {
 	}
 	if hasVNNI {
 		ks = append(ks, vnniKernels)
+	}
+	if hasVNNI512 {
+		ks = append(ks, vnni512Kernels)
 	}
 	return ks
 }

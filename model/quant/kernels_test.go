@@ -139,7 +139,7 @@ func testFourToken(t *testing.T, r *rand.Rand, ks *kernelSet, typ core.DType, do
 				}
 				var a acts
 				a.prepare(kind, x, n, k)
-				a.prepareGroups(ks.corr)
+				a.prepareGroups(ks.corr, ks.dx)
 				if a.groups != 2 {
 					t.Fatalf("%d groups, want 2", a.groups)
 				}

@@ -56,7 +56,7 @@ func matMul(out []float32, w *core.Tensor, x []float32, n int, p *parallel.Pool,
 	}
 	j := jobs.Get().(*mmJob)
 	j.dot4 = ks.dot4[w.Type]
-	j.prepareActs(kind, x, n, k, ks.corr, p)
+	j.prepareActs(kind, x, n, k, ks, p)
 	if j.dot4 != nil {
 		j.fours = grow(j.fours, p.Workers())
 	}
@@ -70,11 +70,11 @@ func matMul(out []float32, w *core.Tensor, x []float32, n int, p *parallel.Pool,
 // prepareActs converts the activations (and interleaves the four-token
 // groups when there is a four-token kernel), in parallel on p for batches
 // of several groups: rows are independent.
-func (j *mmJob) prepareActs(kind actKind, x []float32, n, k int, corr bool, p *parallel.Pool) {
+func (j *mmJob) prepareActs(kind actKind, x []float32, n, k int, ks *kernelSet, p *parallel.Pool) {
 	a := &j.a
 	a.setup(kind, x, n, k)
 	if j.dot4 != nil {
-		a.setupGroups(corr)
+		a.setupGroups(ks.corr, ks.dx)
 	} else {
 		a.groups = 0
 	}
@@ -171,6 +171,7 @@ type kernelSet struct {
 	dot4  map[core.DType]dot4Func // four-token kernels, where there are any
 	accel map[core.DType]bool     // types whose kernel is not the portable one
 	corr  bool                    // the Q8_0 four-token kernels need acts.gcorr
+	dx    bool                    // and acts.gdx
 }
 
 // genericKernels uses only the portable Go kernels.
