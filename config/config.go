@@ -87,7 +87,8 @@ type Server struct {
 	// Default: none, which turns CORS off.
 	CORSOrigins []string `koanf:"cors_origins"`
 	// MetricsAuth makes GET /metrics require an API key when keys are
-	// configured (key "server.metrics_auth"). Default false: /metrics is open.
+	// configured (key "server.metrics_auth"). Default true; false serves
+	// /metrics to anyone, e.g. for a Prometheus scraper without a key.
 	MetricsAuth bool `koanf:"metrics_auth"`
 	// ClaudeAliasDefault sends requests for unknown model ids starting with
 	// "claude-" to the default model, so Claude Code works unchanged (key
@@ -216,6 +217,7 @@ func Default() Config {
 			IdleTimeout:        2 * time.Minute,
 			ShutdownTimeout:    30 * time.Second,
 			ClaudeAliasDefault: true,
+			MetricsAuth:        true,
 		},
 		ModelsDir: DefaultModelsDir,
 		Engine:    Engine{Slots: 4, BatchSize: 512, MaxQueue: 64},

@@ -42,7 +42,7 @@ shutdown_timeout = "30s"
 # Browser origins allowed by CORS, or ["*"]. Empty: CORS off.
 cors_origins = []
 # Require an API key on /metrics (when keys are configured).
-metrics_auth = false
+metrics_auth = true
 # Send unknown "claude-*" model ids to the default model (for Claude Code).
 claude_alias_default = true
 # Unload a model idle this long (models without their own keep_alive); it

@@ -54,6 +54,10 @@ type Config struct {
 	// PingInterval is the idle time after which a stream gets a ping event
 	// (spec §6.5 asks for at most 15 s); default 10 s.
 	PingInterval time.Duration
+	// OpenMetrics serves GET /metrics without an API key even when APIKeys
+	// are set. The zero value protects /metrics like the API.
+	OpenMetrics bool
+
 	// CORSOrigins enables CORS for these origins ("*" for any); none means
 	// CORS stays off.
 	CORSOrigins []string
@@ -235,7 +239,11 @@ func (s *Server) routes() *echo.Echo {
 
 	e.GET("/health", s.health)
 	e.GET("/ready", s.ready)
-	e.GET("/metrics", s.serveMetrics)
+	if s.cfg.OpenMetrics {
+		e.GET("/metrics", s.serveMetrics)
+	} else {
+		e.GET("/metrics", s.serveMetrics, s.authenticate)
+	}
 
 	api := e.Group("/v1", s.authenticate, s.rateLimit)
 	api.RouteNotFound("/*", notFound)

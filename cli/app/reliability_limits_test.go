@@ -200,8 +200,6 @@ func TestReliabilityLimits(t *testing.T) {
 	})
 
 	t.Run("metrics protected when keys are set", func(t *testing.T) {
-		relKnownGap(t, "GET /metrics is routed outside the authenticated /v1 group (server/server.go routes) and server.Config "+
-			"has no switch for it; config.Server.MetricsAuth exists but defaults to false (open) and cli/app/serve.go does not map it")
 		if _, err := relScrape(srv.url, ""); err == nil {
 			t.Error("GET /metrics without a key succeeded on a server with API keys")
 		}

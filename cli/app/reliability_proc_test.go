@@ -200,14 +200,3 @@ func relTail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
-
-// relKnownGap skips a test of a limit or behaviour the issue asks for and
-// the code does not have yet, naming what is missing. Set
-// PENSIEVE_KNOWN_GAPS=1 to run such tests anyway (they then fail until
-// fixed); the fix removes the call.
-func relKnownGap(t *testing.T, missing string) {
-	t.Helper()
-	if os.Getenv("PENSIEVE_KNOWN_GAPS") == "" {
-		t.Skip("known gap (issue 13): " + missing + "; PENSIEVE_KNOWN_GAPS=1 runs this test")
-	}
-}

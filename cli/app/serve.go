@@ -219,6 +219,7 @@ func serverConfig(cfg config.Config, defaultModel string) server.Config {
 		IdleTimeout:          noLimit(s.IdleTimeout),
 		ShutdownTimeout:      s.ShutdownTimeout,
 		CORSOrigins:          s.CORSOrigins,
+		OpenMetrics:          !s.MetricsAuth,
 		DefaultModel:         defaultModel,
 		DisableClaudeAliases: !s.ClaudeAliasDefault,
 		MemoryBudget:         int64(s.MemoryBudget),
