@@ -11,6 +11,8 @@ export CGO_ENABLED ?= 0
 # The race detector needs cgo; CGO_ENABLED=1 only for -race test runs.
 RACE      ?= -race
 FUZZTIME  ?= 30s
+# One fuzzing worker per target by default, so `make fuzz` leaves a core free.
+FUZZPAR   ?= 1
 PENSIEVE_FIXTURES ?= $(CURDIR)/../shared/fixtures
 export PENSIEVE_FIXTURES
 
@@ -66,7 +68,7 @@ fuzz:
 		(cd $$m && for pkg in $$(GOWORK=off $(GO) list ./...); do \
 			for f in $$(GOWORK=off $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 				echo "== $$pkg $$f"; \
-				GOWORK=off $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+				GOWORK=off $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPAR) $$pkg || exit 1; \
 			done; done) || exit 1; \
 	done
 

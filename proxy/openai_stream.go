@@ -4,23 +4,32 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/pensieve-llm/pensieve/claude"
 )
 
 // oaStream converts Chat Completions stream chunks into Anthropic stream
-// events with correct block indices: text and each tool call get blocks of
-// their own, opened and closed in order.
+// events with correct block indices. Text streams as it comes. Tool calls
+// are collected and sent as blocks of their own when the upstream stream
+// ends: OpenAI may interleave the argument fragments of parallel calls,
+// while Anthropic blocks are opened and closed one after another.
 type oaStream struct {
 	sw      *sseWriter
 	model   string
-	next    int         // index of the next block
-	open    int         // index of the open block, or -1
-	isText  bool        // the open block is text
-	tools   map[int]int // OpenAI tool-call index → block index
+	next    int                  // index of the next block
+	open    int                  // index of the open text block, or -1
+	calls   map[int]*pendingCall // OpenAI tool-call index → the call so far
+	order   []int                // OpenAI tool-call indices in order of first appearance
 	stop    claude.StopReason
 	in, out int
 	err     error // first write error: the client is gone
+}
+
+// pendingCall is a tool call being received.
+type pendingCall struct {
+	id, name string
+	args     strings.Builder
 }
 
 func (s *oaStream) emit(ev claude.StreamEvent) {
@@ -41,12 +50,11 @@ func (s *oaStream) closeBlock() {
 	}
 }
 
-func (s *oaStream) openBlock(b claude.Block, text bool) int {
+func (s *oaStream) openBlock(b claude.Block) {
 	s.closeBlock()
-	s.open, s.isText = s.next, text
+	s.open = s.next
 	s.next++
 	s.emit(claude.ContentBlockStartEvent{Index: s.open, ContentBlock: b})
-	return s.open
 }
 
 // chunk applies one Chat Completions chunk.
@@ -59,20 +67,25 @@ func (s *oaStream) chunk(c *oaResponse) {
 	}
 	d := c.Choices[0].Delta
 	if d.Content != nil && *d.Content != "" {
-		if s.open < 0 || !s.isText {
-			s.openBlock(claude.TextBlock{}, true)
+		if s.open < 0 {
+			s.openBlock(claude.TextBlock{})
 		}
 		s.emit(claude.ContentBlockDeltaEvent{Index: s.open, Delta: claude.TextDelta{Text: *d.Content}})
 	}
 	for _, tc := range d.ToolCalls {
-		idx, ok := s.tools[tc.Index]
+		c, ok := s.calls[tc.Index]
 		if !ok {
-			idx = s.openBlock(claude.ToolUseBlock{ID: toolUseID(tc.ID), Name: tc.Function.Name, Input: json.RawMessage("{}")}, false)
-			s.tools[tc.Index] = idx
+			c = &pendingCall{}
+			s.calls[tc.Index] = c
+			s.order = append(s.order, tc.Index)
 		}
-		if tc.Function.Arguments != "" {
-			s.emit(claude.ContentBlockDeltaEvent{Index: idx, Delta: claude.InputJSONDelta{PartialJSON: tc.Function.Arguments}})
+		if c.id == "" {
+			c.id = tc.ID
 		}
+		if c.name == "" {
+			c.name = tc.Function.Name
+		}
+		c.args.WriteString(tc.Function.Arguments)
 	}
 	if f := c.Choices[0].FinishReason; f != nil && *f != "" {
 		s.stop = stopReason(*f)
@@ -81,7 +94,7 @@ func (s *oaStream) chunk(c *oaResponse) {
 
 // streamFromOpenAI relays an OpenAI stream as an Anthropic one.
 func (p *Proxy) streamFromOpenAI(w http.ResponseWriter, body io.Reader, model string) attempt {
-	s := &oaStream{sw: newSSEWriter(w), model: model, open: -1, tools: map[int]int{}, stop: claude.StopEndTurn}
+	s := &oaStream{sw: newSSEWriter(w), model: model, open: -1, calls: map[int]*pendingCall{}, stop: claude.StopEndTurn}
 	s.sw.start()
 	s.emit(claude.MessageStartEvent{Message: claude.Message{ID: claude.NewID("msg_"), Model: model}})
 	sr := NewSSEReader(body)
@@ -101,7 +114,15 @@ func (p *Proxy) streamFromOpenAI(w http.ResponseWriter, body io.Reader, model st
 		return attempt{committed: true, status: 200, in: s.in, out: s.out, err: err}
 	}
 	s.closeBlock()
-	if len(s.tools) > 0 {
+	for _, i := range s.order {
+		c := s.calls[i]
+		s.openBlock(claude.ToolUseBlock{ID: toolUseID(c.id), Name: c.name, Input: json.RawMessage("{}")})
+		if c.args.Len() > 0 {
+			s.emit(claude.ContentBlockDeltaEvent{Index: s.open, Delta: claude.InputJSONDelta{PartialJSON: c.args.String()}})
+		}
+		s.closeBlock()
+	}
+	if len(s.order) > 0 {
 		s.stop = claude.StopToolUse
 	}
 	s.emit(claude.MessageDeltaEvent{Delta: claude.MessageDelta{StopReason: s.stop}, Usage: claude.DeltaUsage{InputTokens: s.in, OutputTokens: s.out}})

@@ -219,3 +219,57 @@ func TestOpenAIUpstreamErrors(t *testing.T) {
 		t.Errorf("invalid request: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestOpenAIStreamInterleavedToolCalls feeds chunks whose two tool calls
+// interleave their argument fragments: every delta must go to an open
+// block, and each call's input must come out whole.
+func TestOpenAIStreamInterleavedToolCalls(t *testing.T) {
+	chunks := []string{
+		`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"f","arguments":"{\"x\":"}}]}}]}`,
+		`{"choices":[{"delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"g","arguments":"{\"y\":"}}]}}]}`,
+		`{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}}]}`,
+		`{"choices":[{"delta":{"tool_calls":[{"index":1,"function":{"arguments":"2}"}}]}}]}`,
+		`{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}`,
+	}
+	var body strings.Builder
+	for _, c := range chunks {
+		body.WriteString("data: " + c + "\n\n")
+	}
+	body.WriteString("data: [DONE]\n\n")
+	rec := httptest.NewRecorder()
+	p := &Proxy{}
+	p.streamFromOpenAI(rec, strings.NewReader(body.String()), "m")
+
+	r := NewSSEReader(strings.NewReader(rec.Body.String()))
+	open := map[int]bool{}
+	inputs := map[int]string{}
+	for r.Next() {
+		var ev struct {
+			Index int `json:"index"`
+			Delta struct {
+				PartialJSON string `json:"partial_json"`
+			} `json:"delta"`
+		}
+		json.Unmarshal(r.Event().Data, &ev)
+		switch r.Event().Name {
+		case "content_block_start":
+			if len(open) > 0 {
+				t.Errorf("block %d opened while %v still open", ev.Index, open)
+			}
+			open[ev.Index] = true
+		case "content_block_delta":
+			if !open[ev.Index] {
+				t.Errorf("delta for block %d, which is not open", ev.Index)
+			}
+			inputs[ev.Index] += ev.Delta.PartialJSON
+		case "content_block_stop":
+			delete(open, ev.Index)
+		}
+	}
+	if diff := cmp.Diff(map[int]string{0: `{"x":1}`, 1: `{"y":2}`}, inputs); diff != "" {
+		t.Errorf("tool inputs (-want +got)\n%s", diff)
+	}
+	if !strings.Contains(rec.Body.String(), `"stop_reason":"tool_use"`) {
+		t.Errorf("stop reason is not tool_use:\n%s", rec.Body.String())
+	}
+}
