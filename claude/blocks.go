@@ -79,6 +79,20 @@ type Source struct {
 	Content   []Block    `json:"content,omitempty"`    // content: text and image blocks
 }
 
+// MarshalJSON writes a source; base64 and text sources always carry
+// "data", even when empty, so that an encoded request decodes again.
+func (s Source) MarshalJSON() ([]byte, error) {
+	type plain Source
+	if s.Type != SourceBase64 && s.Type != SourceText {
+		return json.Marshal(plain(s))
+	}
+	return json.Marshal(struct {
+		Type      SourceType `json:"type"`
+		MediaType string     `json:"media_type,omitempty"`
+		Data      string     `json:"data"`
+	}{s.Type, s.MediaType, s.Data})
+}
+
 // ImageBlock is an image (§4.1).
 type ImageBlock struct {
 	Source       Source        `json:"source"`
