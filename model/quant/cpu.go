@@ -66,6 +66,12 @@ func (c *CPU) MatMul(out []float32, w *core.Tensor, x []float32, n int) error {
 	return MatMul(out, w, x, n, c.pool)
 }
 
+// MatMulMulti computes several products sharing one input in one pass
+// (see the package function MatMulMulti).
+func (c *CPU) MatMulMulti(outs [][]float32, ws []*core.Tensor, x []float32, n int) error {
+	return MatMulMulti(outs, ws, x, n, c.pool)
+}
+
 // RMSNorm normalizes each row of len(weight) values of x into out the way
 // ggml does (spec §6.2): the sum of squares in float64 (each square rounded
 // to float32), mean rounded to float32, scale = 1/sqrtf(mean + eps), then

@@ -26,43 +26,97 @@ func MatMul(out []float32, w *core.Tensor, x []float32, n int, p *parallel.Pool)
 }
 
 func matMul(out []float32, w *core.Tensor, x []float32, n int, p *parallel.Pool, ks *kernelSet) error {
+	return matMulMulti([][]float32{out}, []*core.Tensor{w}, x, n, p, ks)
+}
+
+// MatMulMulti computes outs[i] = x · ws[i]ᵀ for weights of the same row
+// length whose types pair with the same activation type (for example the
+// Q, K and V projections of a layer): the activations are converted once
+// and all rows go through the pool in one pass. Weights whose activation
+// types differ are computed one after the other. Each product is exactly
+// what MatMul computes.
+func MatMulMulti(outs [][]float32, ws []*core.Tensor, x []float32, n int, p *parallel.Pool) error {
+	if len(outs) != len(ws) {
+		return core.Errorf(core.KindInvalid, "quant.MatMulMulti", "%d outputs for %d weights", len(outs), len(ws))
+	}
+	if len(ws) > maxSegs || !sameActs(ws) {
+		for i, w := range ws {
+			if err := matMul(outs[i], w, x, n, p, kernels); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return matMulMulti(outs, ws, x, n, p, kernels)
+}
+
+// maxSegs bounds the weights of one MatMulMulti pass.
+const maxSegs = 4
+
+// sameActs reports whether the weights share the row length and the
+// activation type.
+func sameActs(ws []*core.Tensor) bool {
+	for _, w := range ws {
+		if w == nil || len(w.Shape) == 0 || len(ws[0].Shape) == 0 {
+			return false
+		}
+		k0, ok0 := actKindOf(ws[0].Type)
+		k, ok := actKindOf(w.Type)
+		if !ok || !ok0 || k != k0 || w.Shape[0] != ws[0].Shape[0] {
+			return false
+		}
+	}
+	return true
+}
+
+func matMulMulti(outs [][]float32, ws []*core.Tensor, x []float32, n int, p *parallel.Pool, ks *kernelSet) error {
 	const op = "quant.MatMul"
-	if w == nil || len(w.Shape) == 0 {
-		return core.Errorf(core.KindInvalid, op, "weight tensor without a shape")
+	var segs [maxSegs]mmSeg
+	total, k, kind, any4 := 0, 0, actKind(0), false
+	for i, w := range ws {
+		if w == nil || len(w.Shape) == 0 {
+			return core.Errorf(core.KindInvalid, op, "weight tensor without a shape")
+		}
+		wk, ok := actKindOf(w.Type)
+		dot := ks.dot[w.Type]
+		if !ok || dot == nil {
+			return core.Errorf(core.KindInvalid, op, "tensor %q: matrix products of type %s are not supported", w.Name, dtype.Name(w.Type))
+		}
+		kw, rows := w.Shape[0], w.Rows()
+		rowSize, err := dtype.RowSize(w.Type, kw)
+		switch {
+		case err != nil:
+			return core.Errorf(core.KindInvalid, op, "tensor %q: %w", w.Name, err)
+		case kw%wk.block() != 0:
+			return core.Errorf(core.KindInvalid, op, "tensor %q: row length %d is not a multiple of %d", w.Name, kw, wk.block())
+		case n < 0 || rows < 0:
+			return core.Errorf(core.KindInvalid, op, "tensor %q: negative size", w.Name)
+		case len(w.Data) < rows*rowSize:
+			return core.Errorf(core.KindInvalid, op, "tensor %q: %d data bytes, need %d", w.Name, len(w.Data), rows*rowSize)
+		case len(x) < n*kw:
+			return core.Errorf(core.KindInvalid, op, "tensor %q: x holds %d values, need %d×%d", w.Name, len(x), n, kw)
+		case len(outs[i]) < n*rows:
+			return core.Errorf(core.KindInvalid, op, "tensor %q: out holds %d values, need %d×%d", w.Name, len(outs[i]), n, rows)
+		case i > 0 && (wk != kind || kw != k):
+			return core.Errorf(core.KindInvalid, op, "tensor %q: activations differ from tensor %q's", w.Name, ws[0].Name)
+		}
+		kind, k = wk, kw
+		segs[i] = mmSeg{out: outs[i], w: w.Data, rowSize: rowSize, rows: rows, start: total, dot: dot, dot4: ks.dot4[w.Type]}
+		any4 = any4 || segs[i].dot4 != nil
+		total += rows
 	}
-	kind, ok := actKindOf(w.Type)
-	dot := ks.dot[w.Type]
-	if !ok || dot == nil {
-		return core.Errorf(core.KindInvalid, op, "tensor %q: matrix products of type %s are not supported", w.Name, dtype.Name(w.Type))
-	}
-	k, rows := w.Shape[0], w.Rows()
-	rowSize, err := dtype.RowSize(w.Type, k)
-	switch {
-	case err != nil:
-		return core.Errorf(core.KindInvalid, op, "tensor %q: %w", w.Name, err)
-	case k%kind.block() != 0:
-		return core.Errorf(core.KindInvalid, op, "tensor %q: row length %d is not a multiple of %d", w.Name, k, kind.block())
-	case n < 0 || rows < 0:
-		return core.Errorf(core.KindInvalid, op, "tensor %q: negative size", w.Name)
-	case len(w.Data) < rows*rowSize:
-		return core.Errorf(core.KindInvalid, op, "tensor %q: %d data bytes, need %d", w.Name, len(w.Data), rows*rowSize)
-	case len(x) < n*k:
-		return core.Errorf(core.KindInvalid, op, "tensor %q: x holds %d values, need %d×%d", w.Name, len(x), n, k)
-	case len(out) < n*rows:
-		return core.Errorf(core.KindInvalid, op, "tensor %q: out holds %d values, need %d×%d", w.Name, len(out), n, rows)
-	}
-	if n == 0 || rows == 0 {
+	if n == 0 || total == 0 {
 		return nil
 	}
 	j := jobs.Get().(*mmJob)
-	j.dot4 = ks.dot4[w.Type]
-	j.prepareActs(kind, x, n, k, ks, p)
-	if j.dot4 != nil {
+	j.segs = append(j.segs[:0], segs[:len(ws)]...)
+	j.prepareActs(kind, x, n, k, any4, ks, p)
+	if any4 {
 		j.fours = grow(j.fours, p.Workers())
 	}
-	j.out, j.w, j.rowSize, j.rows, j.dot = out, w.Data, rowSize, rows, dot
-	p.Run(j, rows, grainFor(rows, n, p.Workers()))
-	j.out, j.w, j.a.f = nil, nil, nil // drop references to the caller's memory
+	p.Run(j, total, grainFor(total, n, p.Workers()))
+	clear(j.segs) // drop references to the caller's memory
+	j.a.f = nil
 	jobs.Put(j)
 	return nil
 }
@@ -70,10 +124,10 @@ func matMul(out []float32, w *core.Tensor, x []float32, n int, p *parallel.Pool,
 // prepareActs converts the activations (and interleaves the four-token
 // groups when there is a four-token kernel), in parallel on p for batches
 // of several groups: rows are independent.
-func (j *mmJob) prepareActs(kind actKind, x []float32, n, k int, ks *kernelSet, p *parallel.Pool) {
+func (j *mmJob) prepareActs(kind actKind, x []float32, n, k int, groups bool, ks *kernelSet, p *parallel.Pool) {
 	a := &j.a
 	a.setup(kind, x, n, k)
-	if j.dot4 != nil {
+	if groups {
 		a.setupGroups(ks.corr, ks.dx)
 	} else {
 		a.groups = 0
@@ -112,17 +166,24 @@ func grainFor(rows, n, workers int) int {
 }
 
 // mmJob is one MatMul call's state, recycled through jobs so that steady
-// state allocates nothing.
+// state allocates nothing. Its rows are those of its segments, one after
+// the other.
 type mmJob struct {
-	a       acts
+	a     acts
+	segs  []mmSeg
+	fours []four   // per-worker results of dot4
+	prep  prepTask // converts the activations on the pool
+}
+
+// mmSeg is one weight matrix of a job and its output.
+type mmSeg struct {
 	out     []float32 // (n, rows)
 	w       []byte    // (rows, rowSize)
 	rowSize int
 	rows    int
+	start   int // the job's row index of its first row
 	dot     dotFunc
 	dot4    dot4Func // nil: no four-token kernel for this type
-	fours   []four   // per-worker results of dot4
-	prep    prepTask // converts the activations on the pool
 }
 
 // four holds one worker's four-token results, padded to a cache line.
@@ -133,28 +194,38 @@ type four struct {
 
 var jobs = sync.Pool{New: func() any { return new(mmJob) }}
 
-// Do computes out[i][r] for rows [lo, hi) and every activation row i,
-// visiting activations in tiles so each weight row is read from memory once
-// per tile.
+// Do computes out[i][r] for the job's rows [lo, hi) and every activation
+// row i.
 func (j *mmJob) Do(worker, lo, hi int) {
+	for s := range j.segs {
+		sg := &j.segs[s]
+		if l, h := max(lo, sg.start), min(hi, sg.start+sg.rows); l < h {
+			j.doSeg(sg, worker, l-sg.start, h-sg.start)
+		}
+	}
+}
+
+// doSeg computes rows [lo, hi) of one segment, visiting activations in
+// tiles so each weight row is read from memory once per tile.
+func (j *mmJob) doSeg(sg *mmSeg, worker, lo, hi int) {
 	n := j.a.n
 	for t0 := 0; t0 < n; t0 += tokenTile {
 		t1 := min(n, t0+tokenTile)
 		for r := lo; r < hi; r++ {
-			w := j.w[r*j.rowSize : (r+1)*j.rowSize]
+			w := sg.w[r*sg.rowSize : (r+1)*sg.rowSize]
 			i := t0
-			if j.dot4 != nil {
+			if sg.dot4 != nil {
 				// Tiles start at multiples of 4, so groups align with them.
 				res := &j.fours[worker].v
 				for ; i+4 <= t1 && i/4 < j.a.groups; i += 4 {
-					j.dot4(w, &j.a, i/4, res)
+					sg.dot4(w, &j.a, i/4, res)
 					for t, v := range res {
-						j.out[(i+t)*j.rows+r] = v
+						sg.out[(i+t)*sg.rows+r] = v
 					}
 				}
 			}
 			for ; i < t1; i++ {
-				j.out[i*j.rows+r] = j.dot(w, &j.a, i)
+				sg.out[i*sg.rows+r] = sg.dot(w, &j.a, i)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -192,5 +193,45 @@ func TestMatMulAllocs(t *testing.T) {
 				t.Errorf("%s n=%d: %v allocations per MatMul", typeNameForTest(typ), n, allocs)
 			}
 		}
+	}
+}
+
+// TestMatMulMulti: one pass over several weights gives what separate
+// MatMul calls give, bit for bit, for shared and mixed activation types.
+func TestMatMulMulti(t *testing.T) {
+	pool := parallel.New(2)
+	defer pool.Close()
+	for _, types := range [][]core.DType{
+		{core.Q8_0, core.Q8_0, core.Q8_0},
+		{core.Q4_K, core.Q4_K, core.Q6_K},
+		{core.Q5_0, core.Q8_0},
+		{core.Q4_K, core.Q8_0}, // different activation types: one after the other
+	} {
+		for _, n := range []int{1, 5, 12} {
+			const k = 256
+			var ws []*core.Tensor
+			var outs, want [][]float32
+			for i, typ := range types {
+				rows := 8 + 4*i
+				ws = append(ws, randTensor(t, typ, rows, k, uint64(rows)))
+				outs = append(outs, make([]float32, n*rows))
+				want = append(want, make([]float32, n*rows))
+			}
+			x := randNormal(uint64(n), n*k)
+			if err := MatMulMulti(outs, ws, x, n, pool); err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range ws {
+				if err := MatMul(want[i], w, x, n, pool); err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(want[i], outs[i]); d != "" {
+					t.Fatalf("types %v, n=%d, weight %d (-MatMul +MatMulMulti):\n%s", types, n, i, d)
+				}
+			}
+		}
+	}
+	if err := MatMulMulti(make([][]float32, 1), nil, nil, 1, pool); !errors.Is(err, core.KindInvalid) {
+		t.Errorf("mismatched outputs: %v, want KindInvalid", err)
 	}
 }

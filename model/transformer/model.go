@@ -233,13 +233,9 @@ func (m *Model) selfAttention(out, in []float32, c *Cache, l int, b *core.Batch)
 			copy(v[i*kvd:(i+1)*kvd], qkv[i*w+qd+kvd:(i+1)*w])
 		}
 	} else {
-		if err := m.matmul(q, L.Wq, in, n); err != nil {
-			return err
-		}
-		if err := m.matmul(k, L.Wk, in, n); err != nil {
-			return err
-		}
-		if err := m.matmul(v, L.Wv, in, n); err != nil {
+		st.mmOuts = [3][]float32{q, k, v}
+		st.mmWs = [3]*core.Tensor{L.Wq, L.Wk, L.Wv}
+		if err := m.matmulShared(st.mmOuts[:], st.mmWs[:], in, n); err != nil {
 			return err
 		}
 	}
@@ -280,10 +276,9 @@ func (m *Model) feedForward(out, in []float32, L *Layer, n int, act func(out, ga
 		m.runRows(t, n)
 	} else {
 		up := st.hb2[:n*ff] // (n, ffn)
-		if err := m.matmul(h, L.Wgate, in, n); err != nil {
-			return err
-		}
-		if err := m.matmul(up, L.Wup, in, n); err != nil {
+		st.mmOuts = [3][]float32{h, up}
+		st.mmWs = [3]*core.Tensor{L.Wgate, L.Wup}
+		if err := m.matmulShared(st.mmOuts[:2], st.mmWs[:2], in, n); err != nil {
 			return err
 		}
 		t := &st.rowTask
@@ -299,6 +294,31 @@ func (m *Model) matmul(out []float32, w *core.Tensor, x []float32, n int) error 
 		return fmt.Errorf("transformer.Forward: %s: %w", w.Name, err)
 	}
 	return nil
+}
+
+// matmulShared computes outs[i] = in · ws[i]ᵀ for weights sharing the
+// input: in one pass when the backend can (quant.CPU converts the
+// activations once and dispatches once), else one product at a time.
+func (m *Model) matmulShared(outs [][]float32, ws []*core.Tensor, in []float32, n int) error {
+	defer clear(outs)
+	if mb, ok := m.be.(multiBackend); ok {
+		if err := mb.MatMulMulti(outs, ws, in, n); err != nil {
+			return fmt.Errorf("transformer.Forward: %s: %w", ws[0].Name, err)
+		}
+		return nil
+	}
+	for i, w := range ws {
+		if err := m.matmul(outs[i], w, in, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// multiBackend is a backend that computes products sharing an input in
+// one pass (quant.CPU).
+type multiBackend interface {
+	MatMulMulti(outs [][]float32, ws []*core.Tensor, x []float32, n int) error
 }
 
 // checkBatch validates the cache and the batch against the contract of

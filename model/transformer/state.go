@@ -1,5 +1,7 @@
 package transformer
 
+import "github.com/pensieve-llm/pensieve/core"
+
 // state is the activation scratch of Forward (llama2.c's RunState), owned
 // by a Cache and grown to the largest batch seen, so that steady decoding
 // allocates nothing. Row counts n are batch entries.
@@ -17,7 +19,10 @@ type state struct {
 
 	attn    attnTask // the attention job with its per-worker scratch
 	rowTask rowTask  // the current element-wise step
-	seqNext []int    // (slots,) next expected position per slot while checking a batch
+
+	mmOuts  [3][]float32 // arguments of matmulShared, kept here so that passing them allocates nothing
+	mmWs    [3]*core.Tensor
+	seqNext []int // (slots,) next expected position per slot while checking a batch
 }
 
 // ensure sizes the buffers for a batch of n entries of cfg's model.
