@@ -11,6 +11,7 @@ import (
 
 	"github.com/pensieve-llm/pensieve/core"
 	"github.com/pensieve-llm/pensieve/model/dtype"
+	"github.com/pensieve-llm/pensieve/model/internal/mmap"
 )
 
 // Magic is the first four bytes of every GGUF file.
@@ -48,7 +49,7 @@ func Open(path string) (*File, error) {
 		fh.Close()
 		return nil, core.E(core.KindInvalid, op, fmt.Errorf("%s: %w", path, formatErr(0, "file of %d bytes is shorter than the %d-byte header", size, headerSize)))
 	}
-	data, unmap, err := mapFile(fh, size)
+	data, unmap, err := mmap.File(fh, size)
 	if err != nil {
 		fh.Close()
 		return nil, core.E(core.KindInternal, op, fmt.Errorf("%s: map: %w", path, err))

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/model/internal/mmap"
 )
 
 // MaxHeaderSize is the largest JSON header accepted, as in the reference
@@ -75,7 +76,7 @@ func Open(path string) (*File, error) {
 	var data []byte
 	var unmap func() error
 	if size > 0 {
-		if data, unmap, err = mapFile(fh, size); err != nil {
+		if data, unmap, err = mmap.File(fh, size); err != nil {
 			fh.Close()
 			return nil, core.E(core.KindInternal, op, fmt.Errorf("%s: map: %w", path, err))
 		}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package gguf
+package mmap
 
 import (
 	"fmt"
@@ -9,9 +9,9 @@ import (
 	"syscall"
 )
 
-// mapFile maps size bytes of fh read-only and shared. The returned function
+// File maps size bytes of fh read-only and shared. The returned function
 // unmaps it.
-func mapFile(fh *os.File, size int64) ([]byte, func() error, error) {
+func File(fh *os.File, size int64) ([]byte, func() error, error) {
 	if size > math.MaxInt {
 		return nil, nil, fmt.Errorf("file of %d bytes is too large to map", size)
 	}
