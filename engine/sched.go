@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -158,7 +160,10 @@ func (s *scheduler) step() {
 	}
 	logits := s.logits[:s.batch.Outputs()*s.nVocab]
 	start := time.Now()
-	if err := s.model.Forward(s.e.forwardCtx, s.slots.cache, &s.batch, logits); err != nil {
+	ctx, release := s.stepContext()
+	err := s.model.Forward(ctx, s.slots.cache, &s.batch, logits)
+	release()
+	if err != nil {
 		s.failBatch(err)
 		return
 	}
@@ -175,6 +180,31 @@ func (s *scheduler) step() {
 	s.e.rate.add(time.Now(), sampled)
 	if ce := s.e.log.Check(zap.DebugLevel, "step"); ce != nil {
 		ce.Write(zap.Int("batch_tokens", s.batch.Len()), zap.Int("sequences", len(s.parts)), zap.Duration("elapsed", time.Since(start)))
+	}
+}
+
+// stepContext returns the context of one forward pass and its release
+// function. It ends when the engine aborts or when every request in the
+// batch has been canceled, so a long prefill chunk whose clients all left
+// stops at the model's next cancellation check instead of running to the
+// end of the pass.
+func (s *scheduler) stepContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(s.e.forwardCtx)
+	var live atomic.Int32
+	live.Store(int32(len(s.parts)))
+	stops := make([]func() bool, len(s.parts))
+	for i, p := range s.parts {
+		stops[i] = context.AfterFunc(p.q.r.ctx, func() {
+			if live.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
 	}
 }
 

@@ -417,3 +417,42 @@ func TestStats(t *testing.T) {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 }
+
+// TestCancelStopsForwardPass: when every request of a batch is canceled
+// during a forward pass, the pass's context ends, so a model that checks it
+// (the real one does between layers) stops instead of finishing the pass.
+func TestCancelStopsForwardPass(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	passEnded := make(chan error, 1)
+	m := enginetest.NewModel(enginetest.ModelConfig{Hook: func(pctx context.Context, pass int, _ *core.Batch) error {
+		if pass != 2 {
+			return nil
+		}
+		cancel()
+		select {
+		case <-pctx.Done():
+			passEnded <- pctx.Err()
+			return pctx.Err()
+		case <-time.After(5 * time.Second):
+			passEnded <- nil
+			return nil
+		}
+	}})
+	e := newEngine(t, m, byteTok, engine.WithSlots(1), engine.WithPrefillChunk(16))
+	ch, err := e.Generate(ctx, &core.Request{Prompt: prompt(7, 100), MaxTokens: 10, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := collect(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-passEnded; err == nil {
+		t.Fatal("the forward pass's context did not end when its only request was canceled")
+	}
+	if !errors.Is(r.Final.Err, core.KindCanceled) {
+		t.Errorf("final error %v, want KindCanceled", r.Final.Err)
+	}
+	waitFor(t, "the slot to be free", func() bool { return e.Stats().Active == 0 })
+}
