@@ -140,6 +140,10 @@ type Model struct {
 	// "models[N].context_length"). Default 0: the model's own length, or
 	// Engine.Context when that is set.
 	ContextLength int `koanf:"context_length"`
+	// MaxOutputTokens caps a request's max_tokens for this model (key
+	// "models[N].max_output_tokens"); larger values get 400 with the
+	// upstream wording. Default 0: the context length.
+	MaxOutputTokens int `koanf:"max_output_tokens"`
 	// KeepAlive unloads the model after it has been idle this long; it is
 	// loaded again by the next request that names it (key
 	// "models[N].keep_alive"). Default 0: Server.KeepAlive applies.

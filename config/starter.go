@@ -94,6 +94,7 @@ endpoint = "https://huggingface.co"
 # path = "qwen2.5-0.5b-instruct-q4_k_m.gguf"
 # aliases = ["claude-haiku-4-5"]
 # context_length = 0     # 0: the model's own
+# max_output_tokens = 0  # cap on max_tokens; 0: the context length
 # keep_alive = "0s"      # unload after this long idle; "0s": server.keep_alive
 # default = true         # used for other claude-* ids; else the first model
 

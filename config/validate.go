@@ -127,6 +127,7 @@ func (c Config) validateModels(v *validator) {
 			}
 		}
 		v.check(p+".context_length", m.ContextLength >= 0, "must not be negative, got %d", m.ContextLength)
+		v.check(p+".max_output_tokens", m.MaxOutputTokens >= 0, "must not be negative, got %d", m.MaxOutputTokens)
 		v.check(p+".keep_alive", m.KeepAlive >= 0, "must not be negative, got %s", m.KeepAlive)
 		if m.Default {
 			if firstDefault != "" {

@@ -70,7 +70,7 @@ func TestDiffAndSafeKeys(t *testing.T) {
 	}
 	want := []string{"engine.slots", "log.level", "models[0].aliases",
 		"models[1].aliases", "models[1].context_length", "models[1].default", "models[1].id",
-		"models[1].keep_alive", "models[1].name", "models[1].path"}
+		"models[1].keep_alive", "models[1].max_output_tokens", "models[1].name", "models[1].path"}
 	if d := cmp.Diff(want, keys); d != "" {
 		t.Errorf("diff keys (-want +got)\n%s", d)
 	}

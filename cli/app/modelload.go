@@ -47,7 +47,7 @@ func servedModels(cfg config.Config) []server.Model {
 			ctxLen = cfg.Engine.Context
 		}
 		out = append(out, server.Model{ID: mc.ID, DisplayName: mc.Name, Aliases: mc.Aliases, Path: mc.Path,
-			KeepAlive: keep, ContextLength: ctxLen})
+			KeepAlive: keep, ContextLength: ctxLen, MaxOutputTokens: mc.MaxOutputTokens})
 	}
 	return out
 }
