@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/model/tokenizer/internal/minheap"
 )
 
 // scratch holds the per-word working state; pooled so that encoding
@@ -12,7 +13,7 @@ type scratch struct {
 	sym        []int32 // symbol of each position; -1-b for byte b that never merges
 	prev, next []int32 // doubly linked list of live positions; -1 ends it
 	live       []bool  // false once merged into its left neighbour
-	heap       pairHeap
+	heap       []pair
 	buf        []byte
 }
 
@@ -52,7 +53,7 @@ func (m *Model) Encode(dst []core.TokenID, word string) []core.TokenID {
 		m.push(sc, int32(i-1), int32(i))
 	}
 	for len(sc.heap) > 0 {
-		p := sc.heap.pop()
+		p := minheap.Pop(&sc.heap)
 		l, r := p.left, p.right
 		// Skip pairs that changed since they were queued (llama.cpp
 		// compares the texts; symbols change exactly when texts do).
@@ -88,7 +89,7 @@ func (m *Model) push(sc *scratch, l, r int32) {
 	if !ok {
 		return
 	}
-	sc.heap.push(pair{rank: mg.rank, left: l, right: r, lsym: ls, rsym: rs, result: mg.result})
+	minheap.Push(&sc.heap, pair{rank: mg.rank, left: l, right: r, lsym: ls, rsym: rs, result: mg.result})
 }
 
 // emit appends the token of a final symbol. A symbol that is not a token
@@ -134,47 +135,7 @@ type pair struct {
 	result      int32
 }
 
-// less orders by rank, then by leftmost position.
-func (a pair) less(b pair) bool {
+// Less orders by rank, then by leftmost position.
+func (a pair) Less(b pair) bool {
 	return a.rank < b.rank || (a.rank == b.rank && a.left < b.left)
-}
-
-// pairHeap is a binary min-heap of pairs.
-type pairHeap []pair
-
-func (h *pairHeap) push(p pair) {
-	*h = append(*h, p)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		parent := (i - 1) / 2
-		if !s[i].less(s[parent]) {
-			break
-		}
-		s[i], s[parent] = s[parent], s[i]
-		i = parent
-	}
-}
-
-func (h *pairHeap) pop() pair {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	for i := 0; ; {
-		l, r, small := 2*i+1, 2*i+2, i
-		if l < len(s) && s[l].less(s[small]) {
-			small = l
-		}
-		if r < len(s) && s[r].less(s[small]) {
-			small = r
-		}
-		if small == i {
-			break
-		}
-		s[i], s[small] = s[small], s[i]
-		i = small
-	}
-	*h = s
-	return top
 }

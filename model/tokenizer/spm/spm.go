@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/model/tokenizer/internal/minheap"
 )
 
 // Model holds what SPM merging needs from one vocabulary. It is immutable
@@ -58,8 +59,8 @@ type bigram struct {
 	size        int // byte length of the concatenation when queued
 }
 
-// before orders the queue: higher score first, then leftmost.
-func (a bigram) before(b bigram) bool {
+// Less orders the queue: higher score first, then leftmost.
+func (a bigram) Less(b bigram) bool {
 	return a.score > b.score || (a.score == b.score && a.left < b.left)
 }
 
@@ -97,7 +98,7 @@ func (m *Model) Encode(dst []core.TokenID, text string) []core.TokenID {
 		m.tryAdd(sc, text, i-1, i)
 	}
 	for len(sc.heap) > 0 {
-		bg := popBigram(&sc.heap)
+		bg := minheap.Pop(&sc.heap)
 		l, r := &sc.syms[bg.left], &sc.syms[bg.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != bg.size {
 			continue
@@ -139,42 +140,5 @@ func (m *Model) tryAdd(sc *scratch, text string, left, right int) {
 	if !ok || int(id) >= len(m.scores) {
 		return
 	}
-	pushBigram(&sc.heap, bigram{left: left, right: right, score: m.scores[id], size: len(piece)})
-}
-
-func pushBigram(h *[]bigram, b bigram) {
-	*h = append(*h, b)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !s[i].before(s[p]) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
-}
-
-func popBigram(h *[]bigram) bigram {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	for i := 0; ; {
-		l, r, best := 2*i+1, 2*i+2, i
-		if l < len(s) && s[l].before(s[best]) {
-			best = l
-		}
-		if r < len(s) && s[r].before(s[best]) {
-			best = r
-		}
-		if best == i {
-			break
-		}
-		s[i], s[best] = s[best], s[i]
-		i = best
-	}
-	*h = s
-	return top
+	minheap.Push(&sc.heap, bigram{left: left, right: right, score: m.scores[id], size: len(piece)})
 }
