@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"math/bits"
-	"os"
 	"sort"
 
 	"github.com/pensieve-llm/pensieve/core"
@@ -32,19 +31,10 @@ const (
 // malformed one with core.KindInvalid.
 func Open(path string) (*File, error) {
 	const op = "gguf.Open"
-	fh, err := os.Open(path)
+	fh, size, err := mmap.Open(op, path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, core.E(core.KindNotFound, op, err)
-		}
-		return nil, core.E(core.KindInvalid, op, err)
+		return nil, err
 	}
-	fi, err := fh.Stat()
-	if err != nil {
-		fh.Close()
-		return nil, core.E(core.KindInternal, op, err)
-	}
-	size := fi.Size()
 	if size < headerSize {
 		fh.Close()
 		return nil, core.E(core.KindInvalid, op, fmt.Errorf("%s: %w", path, formatErr(0, "file of %d bytes is shorter than the %d-byte header", size, headerSize)))

@@ -15,7 +15,6 @@ import (
 	"io"
 	"math"
 	"math/bits"
-	"os"
 	"sort"
 	"unicode/utf8"
 
@@ -60,19 +59,10 @@ type File struct {
 // file fails with core.KindNotFound, a malformed one with core.KindInvalid.
 func Open(path string) (*File, error) {
 	const op = "safetensors.Open"
-	fh, err := os.Open(path)
+	fh, size, err := mmap.Open(op, path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, core.E(core.KindNotFound, op, err)
-		}
-		return nil, core.E(core.KindInvalid, op, err)
+		return nil, err
 	}
-	fi, err := fh.Stat()
-	if err != nil {
-		fh.Close()
-		return nil, core.E(core.KindInternal, op, err)
-	}
-	size := fi.Size()
 	var data []byte
 	var unmap func() error
 	if size > 0 {

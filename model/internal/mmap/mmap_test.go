@@ -1,10 +1,13 @@
 package mmap
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/pensieve-llm/pensieve/core"
 )
 
 func TestFileMapsContent(t *testing.T) {
@@ -34,4 +37,18 @@ func TestFileMapsContent(t *testing.T) {
 	if err := unmap(); err != nil {
 		t.Errorf("unmap: %v", err)
 	}
+}
+
+func TestOpenClassifies(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := Open("test", filepath.Join(dir, "missing")); !errors.Is(err, core.KindNotFound) {
+		t.Errorf("missing file: %v, want not_found", err)
+	}
+	path := filepath.Join(dir, "f")
+	os.WriteFile(path, []byte("12345"), 0o600)
+	fh, size, err := Open("test", path)
+	if err != nil || size != 5 {
+		t.Fatalf("Open = %d, %v", size, err)
+	}
+	fh.Close()
 }
