@@ -69,6 +69,12 @@ type Server struct {
 	// RateLimit limits requests per API key (key "server.rate_limit").
 	// Safe to change while running.
 	RateLimit RateLimit `koanf:"rate_limit"`
+	// MaxConcurrentPerKey bounds the generation requests (messages, chat
+	// completions, WebSocket requests) one API key — or one client address
+	// when no keys are configured — may have in flight, streams included;
+	// more get 429 (key "server.max_concurrent_per_key"). Default 0: no
+	// limit.
+	MaxConcurrentPerKey int `koanf:"max_concurrent_per_key"`
 	// ReadTimeout bounds reading one request, body included (key
 	// "server.read_timeout"). Default 1m; 0 means no limit.
 	ReadTimeout time.Duration `koanf:"read_timeout"`

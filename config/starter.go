@@ -32,6 +32,9 @@ api_keys = []
 # api_keys_file = "~/.config/pensieve/api_keys"
 # Largest request body, in bytes or with a unit (KiB, MiB, GiB, kB, MB, GB).
 body_limit = "32MiB"
+# Generation requests one API key (or client address, without keys) may
+# have in flight, streams included; more get 429. 0: no limit.
+max_concurrent_per_key = 0
 # Reading one request, writing one non-streaming response ("0s": no limit).
 # Streams are never cut by write_timeout.
 read_timeout = "1m0s"

@@ -90,6 +90,7 @@ func (s Server) validate(v *validator) {
 	v.check("server.rate_limit.requests_per_minute", s.RateLimit.RequestsPerMinute >= 0,
 		"must not be negative, got %d", s.RateLimit.RequestsPerMinute)
 	v.check("server.rate_limit.burst", s.RateLimit.Burst >= 0, "must not be negative, got %d", s.RateLimit.Burst)
+	v.check("server.max_concurrent_per_key", s.MaxConcurrentPerKey >= 0, "must not be negative, got %d", s.MaxConcurrentPerKey)
 	v.check("server.read_timeout", s.ReadTimeout >= 0, "must not be negative, got %s", s.ReadTimeout)
 	v.check("server.write_timeout", s.WriteTimeout >= 0, "must not be negative, got %s", s.WriteTimeout)
 	v.check("server.idle_timeout", s.IdleTimeout >= 0, "must not be negative, got %s", s.IdleTimeout)

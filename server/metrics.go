@@ -29,6 +29,7 @@ type serverMetrics struct {
 	active     *activeCounter     // model: generations in flight
 	loads      *metrics.Counter   // model: on-demand loads
 	unloads    *metrics.Counter   // model, reason: unloads
+	rejected   *metrics.Counter   // reason: requests refused by a per-client limit
 }
 
 var (
@@ -52,6 +53,8 @@ func newServerMetrics(s *Server) (*serverMetrics, error) {
 		loads:      r.NewCounter("pensieve_model_loads_total", "Loads of on-demand models.", "model"),
 		unloads: r.NewCounter("pensieve_model_unloads_total",
 			"Unloads of on-demand models by reason (idle, memory, requested, shutdown).", "model", "reason"),
+		rejected: r.NewCounter("pensieve_rejected_requests_total",
+			"Requests refused by a per-client limit, by reason (rate_limit, concurrency).", "reason"),
 	}
 	r.NewFunc("pensieve_active_generations", "Generations in flight.", "gauge", []string{"model"}, m.active.collect)
 	r.NewGaugeFunc("pensieve_inflight_requests", "HTTP requests being served.", func() float64 {

@@ -222,6 +222,7 @@ func (s *Server) admit(client string) error {
 		return nil
 	}
 	if ok, wait := s.limiter.allow(client); !ok {
+		s.metrics.rejected.Inc("rate_limit")
 		return &retryAfterError{after: wait, err: core.Errorf(core.KindRateLimited, "server.rateLimit",
 			"Number of requests has exceeded your rate limit (%g per second). Please try again later.", s.cfg.RateLimit)}
 	}

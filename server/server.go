@@ -37,6 +37,12 @@ type Config struct {
 	// RateBurst is how many requests a client may make at once; default
 	// max(1, ceil(RateLimit)).
 	RateBurst int
+	// MaxConcurrentPerKey bounds the generation requests (POST
+	// /v1/messages, POST /v1/chat/completions and each request sent on a
+	// /v1/messages/ws socket) one client — API key, or IP address on an
+	// open server — may have in flight, streams counted until they end or
+	// the client hangs up; more get 429 rate_limit_error. 0 is unlimited.
+	MaxConcurrentPerKey int
 	// ReadHeaderTimeout bounds reading the request headers; default 10 s.
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, body included; default
@@ -159,6 +165,7 @@ type Server struct {
 	started time.Time
 	keys    []keyDigest
 	limiter *limiter // nil without RateLimit
+	slots   *slots   // nil without MaxConcurrentPerKey
 	metrics *serverMetrics
 
 	inflight  sync.WaitGroup // requests inside the handler chain
@@ -211,6 +218,9 @@ func New(cfg Config, models []Model, opts ...Option) (*Server, error) {
 	if s.metrics, err = newServerMetrics(s); err != nil {
 		return nil, err
 	}
+	if cfg.MaxConcurrentPerKey > 0 {
+		s.slots = newSlots(cfg.MaxConcurrentPerKey, func() { s.metrics.rejected.Inc("concurrency") })
+	}
 	reg.hooks = registryHooks{
 		loaded:   func(id string, _ time.Duration) { s.metrics.loads.Inc(id) },
 		unloaded: func(id, reason string) { s.metrics.unloads.Inc(id, reason) },
@@ -227,6 +237,10 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	// The client address is the connection's peer: X-Forwarded-For and
+	// X-Real-IP are the client's to forge, and per-address limits must
+	// not be escapable by a header.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(s.observe, s.recoverPanics, s.deadlines)
 	if len(s.cfg.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
@@ -247,9 +261,9 @@ func (s *Server) routes() *echo.Echo {
 
 	api := e.Group("/v1", s.authenticate, s.rateLimit)
 	api.RouteNotFound("/*", notFound)
-	api.POST("/chat/completions", s.chatCompletions, limitBody(s.cfg.BodyLimit))
+	api.POST("/chat/completions", s.chatCompletions, s.limitConcurrency, limitBody(s.cfg.BodyLimit))
 	anthropic := api.Group("", anthropicHeaders)
-	anthropic.POST("/messages", s.createMessage, limitBody(s.cfg.BodyLimit))
+	anthropic.POST("/messages", s.createMessage, s.limitConcurrency, limitBody(s.cfg.BodyLimit))
 	anthropic.GET("/messages/ws", s.messagesWebSocket)
 	anthropic.POST("/messages/count_tokens", s.countTokens, limitBody(s.cfg.BodyLimit))
 	anthropic.GET("/models", s.listModels)

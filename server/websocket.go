@@ -31,7 +31,8 @@ const wsQueue = 4
 // event and the socket stays open. Closing the socket cancels the
 // generation in flight. Authentication and anthropic-version come from the
 // upgrade request's headers; the rate limit counts the upgrade and every
-// request sent on the socket after it.
+// request sent on the socket after it, and each request holds one of the
+// client's concurrency slots (Config.MaxConcurrentPerKey) while answered.
 func (s *Server) messagesWebSocket(c echo.Context) error {
 	r := c.Request()
 	if !isWebSocketUpgrade(r) {
@@ -182,7 +183,11 @@ func (s *Server) socketRequest(ctx context.Context, body []byte, cl socketClient
 	start := time.Now()
 	model, err := "", s.admit(cl.id)
 	if err == nil {
-		model, err = s.socketGenerate(ctx, body, cl.version, sink, log)
+		var release func()
+		if release, err = s.acquireSlot(cl.id); err == nil {
+			model, err = s.socketGenerate(ctx, body, cl.version, sink, log)
+			release()
+		}
 	}
 	if err != nil {
 		if werr := sink.fail(err); werr != nil {

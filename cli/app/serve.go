@@ -214,6 +214,7 @@ func serverConfig(cfg config.Config, defaultModel string) server.Config {
 		BodyLimit:            int64(s.BodyLimit),
 		RateLimit:            float64(s.RateLimit.RequestsPerMinute) / 60,
 		RateBurst:            burst,
+		MaxConcurrentPerKey:  s.MaxConcurrentPerKey,
 		ReadTimeout:          noLimit(s.ReadTimeout),
 		WriteTimeout:         noLimit(s.WriteTimeout),
 		IdleTimeout:          noLimit(s.IdleTimeout),

@@ -267,10 +267,11 @@ func TestServerConfig(t *testing.T) {
 	cfg.Server.ReadTimeout = 0
 	cfg.Server.WriteTimeout = time.Minute
 	cfg.Server.ClaudeAliasDefault = false
+	cfg.Server.MaxConcurrentPerKey = 3
 	got := serverConfig(cfg, "m")
 	want := server.Config{
 		Addr: cfg.Server.Addr, APIKeys: []string{"k"}, BodyLimit: int64(cfg.Server.BodyLimit),
-		RateLimit: 2, RateBurst: 120, ReadTimeout: -1, WriteTimeout: time.Minute, IdleTimeout: cfg.Server.IdleTimeout,
+		RateLimit: 2, RateBurst: 120, MaxConcurrentPerKey: 3, ReadTimeout: -1, WriteTimeout: time.Minute, IdleTimeout: cfg.Server.IdleTimeout,
 		ShutdownTimeout: cfg.Server.ShutdownTimeout, DefaultModel: "m", DisableClaudeAliases: true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
