@@ -75,6 +75,11 @@ type Server struct {
 	// more get 429 (key "server.max_concurrent_per_key"). Default 0: no
 	// limit.
 	MaxConcurrentPerKey int `koanf:"max_concurrent_per_key"`
+	// LogPrompts logs the rendered prompt of every generation request, and
+	// the generated text when it ends, at info level with the request id
+	// (key "server.log_prompts"). Default false: prompts and completions
+	// never reach the logs. API keys are never logged either way.
+	LogPrompts bool `koanf:"log_prompts"`
 	// ReadTimeout bounds reading one request, body included (key
 	// "server.read_timeout"). Default 1m; 0 means no limit.
 	ReadTimeout time.Duration `koanf:"read_timeout"`

@@ -35,6 +35,9 @@ body_limit = "32MiB"
 # Generation requests one API key (or client address, without keys) may
 # have in flight, streams included; more get 429. 0: no limit.
 max_concurrent_per_key = 0
+# Log every prompt and completion (info level, with the request id). Off,
+# they never reach the logs; API keys are never logged.
+log_prompts = false
 # Reading one request, writing one non-streaming response ("0s": no limit).
 # Streams are never cut by write_timeout.
 read_timeout = "1m0s"

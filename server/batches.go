@@ -130,7 +130,8 @@ func (s *Server) batchWorker() {
 		if it == nil {
 			return
 		}
-		s.batches.finish(b, it, s.runBatchRequest(ctx, b.version, it.Params))
+		log := s.log.With(zap.String("batch_id", b.id), zap.String("custom_id", it.CustomID))
+		s.batches.finish(b, it, s.runBatchRequest(ctx, log, b.version, it.Params))
 	}
 }
 
@@ -170,9 +171,9 @@ func (s *Server) stopBatches(ctx context.Context) error {
 // non-streaming POST /v1/messages. Failures become errored results;
 // cancellation (of the batch, or by Shutdown) a canceled one. When the
 // engine is overloaded the request waits and tries again.
-func (s *Server) runBatchRequest(ctx context.Context, v claude.Version, params json.RawMessage) claude.BatchResult {
+func (s *Server) runBatchRequest(ctx context.Context, log *zap.Logger, v claude.Version, params json.RawMessage) claude.BatchResult {
 	for {
-		msg, err := s.batchMessage(ctx, v, params)
+		msg, err := s.batchMessage(ctx, log, v, params)
 		switch {
 		case err == nil:
 			msg.Usage.ServiceTier = "batch"
@@ -193,7 +194,7 @@ func (s *Server) runBatchRequest(ctx context.Context, v claude.Version, params j
 	}
 }
 
-func (s *Server) batchMessage(ctx context.Context, v claude.Version, params json.RawMessage) (*claude.Message, error) {
+func (s *Server) batchMessage(ctx context.Context, log *zap.Logger, v claude.Version, params json.RawMessage) (*claude.Message, error) {
 	req, err := claude.DecodeRequest(params, v)
 	if err != nil {
 		return nil, err
@@ -207,9 +208,10 @@ func (s *Server) batchMessage(ctx context.Context, v claude.Version, params json
 	if err != nil {
 		return nil, err
 	}
+	s.logPrompt(log, prep)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events, err := s.generate(ctx, m, prep)
+	events, err := s.generate(ctx, log, m, prep)
 	if err != nil {
 		return nil, err
 	}

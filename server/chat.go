@@ -20,9 +20,10 @@ func (s *Server) chatCompletions(c echo.Context) error {
 		return err
 	}
 	defer s.models.release(m)
+	s.logPrompt(requestLogger(c), prep)
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
-	events, err := s.generate(ctx, m, prep)
+	events, err := s.generate(ctx, requestLogger(c), m, prep)
 	if err != nil {
 		return err
 	}

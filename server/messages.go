@@ -31,9 +31,10 @@ func (s *Server) createMessage(c echo.Context) error {
 		return err
 	}
 	defer s.models.release(m)
+	s.logPrompt(requestLogger(c), prep)
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel() // stops the generation if the response ends first
-	events, err := s.generate(ctx, m, prep)
+	events, err := s.generate(ctx, requestLogger(c), m, prep)
 	if err != nil {
 		return err
 	}
@@ -102,10 +103,11 @@ func (s *Server) prepareFor(ctx context.Context, req *claude.MessageRequest, nam
 // engine's events through a goroutine that records metrics and, once ctx
 // ends, drains the engine's channel so the consumer may stop reading at
 // any time; the caller must cancel ctx when it is done. The relay holds m
-// loaded until the engine has finished. A request with
+// loaded until the engine has finished, and logs the completion to log
+// when Config.LogPrompts is set. A request with
 // max_tokens 0 runs no generation (spec §3.1): its channel holds the one
 // final event.
-func (s *Server) generate(ctx context.Context, m *served, prep *claude.Prepared) (<-chan core.Event, error) {
+func (s *Server) generate(ctx context.Context, log *zap.Logger, m *served, prep *claude.Prepared) (<-chan core.Event, error) {
 	if prep.Request.MaxTokens == 0 {
 		ch := make(chan core.Event, 1)
 		ch <- prep.EmptyCompletion()
@@ -122,7 +124,7 @@ func (s *Server) generate(ctx context.Context, m *served, prep *claude.Prepared)
 	s.models.retain(m)
 	s.relays.Go(func() {
 		defer s.models.release(m)
-		s.relay(ctx, m.ID, src, out)
+		s.relay(ctx, m.ID, src, out, s.completionLogFor(log))
 	})
 	return out, nil
 }
@@ -131,11 +133,12 @@ func (s *Server) generate(ctx context.Context, m *served, prep *claude.Prepared)
 // drains src; either way it records the time to the first text and the
 // final usage. The engine closes src after its final event, also when
 // ctx is canceled, so relay always ends.
-func (s *Server) relay(ctx context.Context, model string, src <-chan core.Event, out chan<- core.Event) {
+func (s *Server) relay(ctx context.Context, model string, src <-chan core.Event, out chan<- core.Event, cl *completionLog) {
 	defer close(out)
 	defer s.metrics.active.add(model, -1)
 	start, first, forward := time.Now(), true, true
 	for ev := range src {
+		cl.add(&ev)
 		if first && (ev.Text != "" || len(ev.Tokens) > 0) {
 			s.metrics.ttft.Observe(time.Since(start).Seconds(), model)
 			first = false

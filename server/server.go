@@ -37,6 +37,11 @@ type Config struct {
 	// RateBurst is how many requests a client may make at once; default
 	// max(1, ceil(RateLimit)).
 	RateBurst int
+	// LogPrompts logs, at info level with the request id, the rendered
+	// prompt of every generation request and the generated text when it
+	// ends. The zero value never lets prompts or completions reach the
+	// logs. API keys are never logged either way.
+	LogPrompts bool
 	// MaxConcurrentPerKey bounds the generation requests (POST
 	// /v1/messages, POST /v1/chat/completions and each request sent on a
 	// /v1/messages/ws socket) one client — API key, or IP address on an

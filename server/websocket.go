@@ -210,6 +210,7 @@ func (s *Server) socketGenerate(ctx context.Context, body []byte, v claude.Versi
 		return req.Model, err
 	}
 	defer s.models.release(m)
+	s.logPrompt(log, prep)
 	ctx, cancel := context.WithCancel(ctx)
 	var watch sync.WaitGroup
 	defer func() {
@@ -223,7 +224,7 @@ func (s *Server) socketGenerate(ctx context.Context, body []byte, v claude.Versi
 		case <-ctx.Done():
 		}
 	})
-	events, err := s.generate(ctx, m, prep)
+	events, err := s.generate(ctx, log, m, prep)
 	if err != nil {
 		return m.ID, err
 	}

@@ -215,6 +215,7 @@ func serverConfig(cfg config.Config, defaultModel string) server.Config {
 		RateLimit:            float64(s.RateLimit.RequestsPerMinute) / 60,
 		RateBurst:            burst,
 		MaxConcurrentPerKey:  s.MaxConcurrentPerKey,
+		LogPrompts:           s.LogPrompts,
 		ReadTimeout:          noLimit(s.ReadTimeout),
 		WriteTimeout:         noLimit(s.WriteTimeout),
 		IdleTimeout:          noLimit(s.IdleTimeout),
