@@ -75,6 +75,9 @@ type Server struct {
 	// more get 429 (key "server.max_concurrent_per_key"). Default 0: no
 	// limit.
 	MaxConcurrentPerKey int `koanf:"max_concurrent_per_key"`
+	// ImageURLs governs image blocks whose source is a URL (key
+	// "server.image_urls").
+	ImageURLs ImageURLs `koanf:"image_urls"`
 	// LogPrompts logs the rendered prompt of every generation request, and
 	// the generated text when it ends, at info level with the request id
 	// (key "server.log_prompts"). Default false: prompts and completions
@@ -129,6 +132,24 @@ type RateLimit struct {
 	// rate (key "server.rate_limit.burst"). Default 0, meaning the same as
 	// RequestsPerMinute.
 	Burst int `koanf:"burst"`
+}
+
+// ImageURLs governs image blocks whose source is a URL ({"type":"url"}).
+type ImageURLs struct {
+	// Fetch lets the server download URL images (key
+	// "server.image_urls.fetch"): only http and https, only from public
+	// addresses (every address dialled, redirects included, is checked;
+	// loopback, private, link-local and the like are refused), and the
+	// image then reaches the model as a base64 image — which text-only
+	// models refuse like any image. Default false: a request with a URL
+	// image gets 400 and nothing is fetched.
+	Fetch bool `koanf:"fetch"`
+	// MaxBytes is the largest image fetched, in bytes or with a unit (key
+	// "server.image_urls.max_bytes"). Default 20MiB.
+	MaxBytes ByteSize `koanf:"max_bytes"`
+	// Timeout bounds one fetch, redirects included (key
+	// "server.image_urls.timeout"). Default 10s.
+	Timeout time.Duration `koanf:"timeout"`
 }
 
 // Model is one model to serve.
@@ -233,6 +254,7 @@ func Default() Config {
 			ShutdownTimeout:    30 * time.Second,
 			ClaudeAliasDefault: true,
 			MetricsAuth:        true,
+			ImageURLs:          ImageURLs{MaxBytes: 20 * MiB, Timeout: 10 * time.Second},
 		},
 		ModelsDir: DefaultModelsDir,
 		Engine:    Engine{Slots: 4, BatchSize: 512, MaxQueue: 64},

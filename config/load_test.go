@@ -186,6 +186,8 @@ func TestEnvironment(t *testing.T) {
 		{"empty list clears the file's list", []string{"PENSIEVE_SERVER_CORS_ORIGINS="}, func(c Config) any { return c.Server.CORSOrigins }, []string(nil)},
 		{"nested key with underscores", []string{"PENSIEVE_SERVER_RATE_LIMIT_REQUESTS_PER_MINUTE=60"}, func(c Config) any { return c.Server.RateLimit.RequestsPerMinute }, 60},
 		{"int", []string{"PENSIEVE_SERVER_MAX_CONCURRENT_PER_KEY=3"}, func(c Config) any { return c.Server.MaxConcurrentPerKey }, 3},
+		{"nested bool", []string{"PENSIEVE_SERVER_IMAGE_URLS_FETCH=true"}, func(c Config) any { return c.Server.ImageURLs.Fetch }, true},
+		{"nested size", []string{"PENSIEVE_SERVER_IMAGE_URLS_MAX_BYTES=5MiB"}, func(c Config) any { return c.Server.ImageURLs.MaxBytes }, 5 * MiB},
 		{"bool true", []string{"PENSIEVE_SERVER_LOG_PROMPTS=true"}, func(c Config) any { return c.Server.LogPrompts }, true},
 		{"bool", []string{"PENSIEVE_SERVER_METRICS_AUTH=true"}, func(c Config) any { return c.Server.MetricsAuth }, true},
 		{"duration", []string{"PENSIEVE_SERVER_READ_TIMEOUT=45s"}, func(c Config) any { return c.Server.ReadTimeout }, 45 * time.Second},

@@ -64,6 +64,15 @@ memory_budget = "0"
 requests_per_minute = 0
 burst = 0
 
+# Image blocks with a URL source. Off: such requests get 400 and nothing is
+# fetched. On: http/https from public addresses only (loopback, private and
+# link-local addresses are refused), then handled as a base64 image, which
+# text-only models refuse.
+[server.image_urls]
+fetch = false
+max_bytes = "20MiB"
+timeout = "10s"
+
 [engine]
 # Sequences decoded together in one batch.
 slots = 4

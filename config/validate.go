@@ -91,6 +91,8 @@ func (s Server) validate(v *validator) {
 		"must not be negative, got %d", s.RateLimit.RequestsPerMinute)
 	v.check("server.rate_limit.burst", s.RateLimit.Burst >= 0, "must not be negative, got %d", s.RateLimit.Burst)
 	v.check("server.max_concurrent_per_key", s.MaxConcurrentPerKey >= 0, "must not be negative, got %d", s.MaxConcurrentPerKey)
+	v.check("server.image_urls.max_bytes", s.ImageURLs.MaxBytes > 0, "must be positive, got %d", s.ImageURLs.MaxBytes)
+	v.check("server.image_urls.timeout", s.ImageURLs.Timeout > 0, "must be positive, got %s", s.ImageURLs.Timeout)
 	v.check("server.read_timeout", s.ReadTimeout >= 0, "must not be negative, got %s", s.ReadTimeout)
 	v.check("server.write_timeout", s.WriteTimeout >= 0, "must not be negative, got %s", s.WriteTimeout)
 	v.check("server.idle_timeout", s.IdleTimeout >= 0, "must not be negative, got %s", s.IdleTimeout)

@@ -35,6 +35,8 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"api key with space", `server.api_keys = ["ok", "not ok"]`, []string{"server.api_keys[1]: must be non-empty and contain no whitespace"}},
 		{"cors origin", `server.cors_origins = ["example.com"]`, []string{`server.cors_origins[0]: want "*" or an origin`}},
 		{"rate limit", `server.rate_limit.requests_per_minute = -5`, []string{"server.rate_limit.requests_per_minute: must not be negative, got -5"}},
+		{"image size", `server.image_urls.max_bytes = 0`, []string{"server.image_urls.max_bytes: must be positive, got 0"}},
+		{"image timeout", `server.image_urls.timeout = "-1s"`, []string{"server.image_urls.timeout: must be positive, got -1s"}},
 		{"concurrency limit", `server.max_concurrent_per_key = -1`, []string{"server.max_concurrent_per_key: must not be negative, got -1"}},
 		{"hub endpoint", `hub.endpoint = "ftp://x"`, []string{`hub.endpoint: want an http or https URL, got "ftp://x"`}},
 		{"model without path", "[[models]]\nid = \"a\"\n", []string{"models[0].path: must not be empty"}},

@@ -199,6 +199,9 @@ func (s *Server) batchMessage(ctx context.Context, log *zap.Logger, v claude.Ver
 	if err != nil {
 		return nil, err
 	}
+	if err := s.resolveImageURLs(ctx, req); err != nil {
+		return nil, err
+	}
 	m, err := s.models.acquire(ctx, req.Model)
 	if err != nil {
 		return nil, err

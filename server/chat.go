@@ -76,6 +76,9 @@ func (s *Server) prepareChat(c echo.Context) (*chatRequest, *served, *claude.Pre
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := s.resolveImageURLs(c.Request().Context(), req); err != nil {
+		return nil, nil, nil, err
+	}
 	prep, err := m.profile.Prepare(req)
 	if err != nil {
 		return nil, nil, nil, err

@@ -75,8 +75,8 @@ func (s *Server) countTokens(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, claude.CountTokensResponse{InputTokens: n})
 }
 
-// prepare acquires the request's model (loading it if needed) and builds
-// its prompt and engine request. On success the caller releases the model.
+// prepare resolves the request's URL images (see ImageURLs), acquires its
+// model (loading it if needed) and builds its prompt and engine request. On success the caller releases the model.
 func (s *Server) prepare(c echo.Context, req *claude.MessageRequest) (*served, *claude.Prepared, error) {
 	return s.prepareFor(c.Request().Context(), req, func(id string) { setModel(c, id) })
 }
@@ -84,6 +84,9 @@ func (s *Server) prepare(c echo.Context, req *claude.MessageRequest) (*served, *
 // prepareFor is prepare for a caller without an echo context (WebSocket
 // frames); named, if not nil, learns the resolved model's id.
 func (s *Server) prepareFor(ctx context.Context, req *claude.MessageRequest, named func(id string)) (*served, *claude.Prepared, error) {
+	if err := s.resolveImageURLs(ctx, req); err != nil {
+		return nil, nil, err
+	}
 	m, err := s.models.acquire(ctx, req.Model)
 	if err != nil {
 		return nil, nil, err

@@ -37,6 +37,9 @@ type Config struct {
 	// RateBurst is how many requests a client may make at once; default
 	// max(1, ceil(RateLimit)).
 	RateBurst int
+	// ImageURLs is the policy for image blocks whose source is a URL; the
+	// zero value refuses them (400) without dialling anything.
+	ImageURLs ImageURLs
 	// LogPrompts logs, at info level with the request id, the rendered
 	// prompt of every generation request and the generated text when it
 	// ends. The zero value never lets prompts or completions reach the
@@ -122,6 +125,12 @@ func (c Config) withDefaults() Config {
 	orDur(&c.IdleTimeout, 2*time.Minute)
 	orDur(&c.ShutdownTimeout, 30*time.Second)
 	orDur(&c.PingInterval, 10*time.Second)
+	if c.ImageURLs.MaxBytes <= 0 {
+		c.ImageURLs.MaxBytes = DefaultImageURLMaxBytes
+	}
+	if c.ImageURLs.Timeout <= 0 {
+		c.ImageURLs.Timeout = DefaultImageURLTimeout
+	}
 	if c.BatchConcurrency <= 0 {
 		c.BatchConcurrency = 1
 	}
@@ -169,8 +178,9 @@ type Server struct {
 	version string
 	started time.Time
 	keys    []keyDigest
-	limiter *limiter // nil without RateLimit
-	slots   *slots   // nil without MaxConcurrentPerKey
+	limiter *limiter      // nil without RateLimit
+	slots   *slots        // nil without MaxConcurrentPerKey
+	images  *imageFetcher // nil unless ImageURLs.Fetch
 	metrics *serverMetrics
 
 	inflight  sync.WaitGroup // requests inside the handler chain
@@ -222,6 +232,9 @@ func New(cfg Config, models []Model, opts ...Option) (*Server, error) {
 	}
 	if s.metrics, err = newServerMetrics(s); err != nil {
 		return nil, err
+	}
+	if cfg.ImageURLs.Fetch {
+		s.images = newImageFetcher(cfg.ImageURLs)
 	}
 	if cfg.MaxConcurrentPerKey > 0 {
 		s.slots = newSlots(cfg.MaxConcurrentPerKey, func() { s.metrics.rejected.Inc("concurrency") })

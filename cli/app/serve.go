@@ -209,13 +209,15 @@ func serverConfig(cfg config.Config, defaultModel string) server.Config {
 		burst = s.RateLimit.RequestsPerMinute // the configuration's documented default
 	}
 	return server.Config{
-		Addr:                 s.Addr,
-		APIKeys:              s.APIKeys,
-		BodyLimit:            int64(s.BodyLimit),
-		RateLimit:            float64(s.RateLimit.RequestsPerMinute) / 60,
-		RateBurst:            burst,
-		MaxConcurrentPerKey:  s.MaxConcurrentPerKey,
-		LogPrompts:           s.LogPrompts,
+		Addr:                s.Addr,
+		APIKeys:             s.APIKeys,
+		BodyLimit:           int64(s.BodyLimit),
+		RateLimit:           float64(s.RateLimit.RequestsPerMinute) / 60,
+		RateBurst:           burst,
+		MaxConcurrentPerKey: s.MaxConcurrentPerKey,
+		LogPrompts:          s.LogPrompts,
+		ImageURLs: server.ImageURLs{Fetch: s.ImageURLs.Fetch, MaxBytes: int64(s.ImageURLs.MaxBytes),
+			Timeout: s.ImageURLs.Timeout},
 		ReadTimeout:          noLimit(s.ReadTimeout),
 		WriteTimeout:         noLimit(s.WriteTimeout),
 		IdleTimeout:          noLimit(s.IdleTimeout),

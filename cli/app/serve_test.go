@@ -269,10 +269,12 @@ func TestServerConfig(t *testing.T) {
 	cfg.Server.ClaudeAliasDefault = false
 	cfg.Server.MaxConcurrentPerKey = 3
 	cfg.Server.LogPrompts = true
+	cfg.Server.ImageURLs.Fetch = true
 	got := serverConfig(cfg, "m")
 	want := server.Config{
 		Addr: cfg.Server.Addr, APIKeys: []string{"k"}, BodyLimit: int64(cfg.Server.BodyLimit),
-		RateLimit: 2, RateBurst: 120, MaxConcurrentPerKey: 3, LogPrompts: true, ReadTimeout: -1, WriteTimeout: time.Minute, IdleTimeout: cfg.Server.IdleTimeout,
+		RateLimit: 2, RateBurst: 120, MaxConcurrentPerKey: 3, LogPrompts: true,
+		ImageURLs: server.ImageURLs{Fetch: true, MaxBytes: 20 << 20, Timeout: 10 * time.Second}, ReadTimeout: -1, WriteTimeout: time.Minute, IdleTimeout: cfg.Server.IdleTimeout,
 		ShutdownTimeout: cfg.Server.ShutdownTimeout, DefaultModel: "m", DisableClaudeAliases: true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
