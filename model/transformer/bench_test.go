@@ -3,9 +3,12 @@ package transformer
 import (
 	"context"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/model/gguf"
 	"github.com/pensieve-llm/pensieve/model/quant"
 )
 
@@ -63,5 +66,61 @@ func BenchmarkSwiGLU(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		swiglu(out, g, u)
+	}
+}
+
+// BenchmarkDecodeFile decodes one token after a 256-token prompt, as
+// `pensieve-cli bench` does, on the GGUF file named by PENSIEVE_BENCH_MODEL
+// (for example a model of make bench's cache); it is skipped without it.
+// Each iteration is one forward pass of one token at position 256.
+// PENSIEVE_BENCH_THREADS sets the worker count (default: GOMAXPROCS).
+// cpu-ms/tok is the CPU time per token: with one thread, the work of a
+// token, which a shared machine's load disturbs much less than tok/s.
+//
+//	PENSIEVE_BENCH_MODEL=~/.cache/pensieve/bench/llama3.2-1b-q4_k_m.gguf \
+//	  go test -run '^$' -bench DecodeFile -benchtime 50x -cpuprofile cpu.out ./transformer
+func BenchmarkDecodeFile(b *testing.B) {
+	path := os.Getenv("PENSIEVE_BENCH_MODEL")
+	if path == "" {
+		b.Skip("PENSIEVE_BENCH_MODEL is not set")
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	threads, _ := strconv.Atoi(os.Getenv("PENSIEVE_BENCH_THREADS"))
+	m, err := FromGGUF(f, WithThreads(threads))
+	if err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	defer m.Close()
+	const prompt = 256
+	c, err := m.NewCache(1, prompt+1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 3))
+	ids := make([]core.TokenID, prompt)
+	for i := range ids {
+		ids[i] = core.TokenID(r.IntN(m.Info().VocabSize))
+	}
+	prefill(b, m, c, ids, false)
+	logits := make([]float32, m.Info().VocabSize)
+	var batch core.Batch
+	batch.Add(1, prompt, 0, true)
+	b.ReportAllocs()
+	cpu0 := cpuSeconds()
+	for b.Loop() {
+		if err := m.Forward(context.Background(), c, &batch, logits); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Truncate(0, prompt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
+	if cpu := cpuSeconds() - cpu0; cpu > 0 {
+		b.ReportMetric(cpu/float64(b.N)*1e3, "cpu-ms/tok")
 	}
 }
