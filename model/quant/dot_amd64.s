@@ -184,16 +184,25 @@ f16loop:
 	VCVTDQ2PS   yt1, yt1 \
 	VFMADD231PS yt1, ys, yacc
 
-// func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
-// nb ≥ 1 blocks of 34 bytes against nb×32 int8 and nb scales.
-TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $32-36
+// func dotQ8_0RowsAVX2(w *byte, q *int8, d *float32, nb int, out *float32, rows int)
+// rows ≥ 1 consecutive weight rows of nb ≥ 1 blocks of 34 bytes, each
+// against the same nb×32 int8 and nb scales; row r's dot product goes to
+// out[r]. Each row is computed exactly as a row on its own.
+TEXT ·dotQ8_0RowsAVX2(SB), NOSPLIT, $32-48
 	MOVQ    w+0(FP), SI
-	MOVQ    q+8(FP), DI
-	MOVQ    d+16(FP), DX
-	MOVQ    nb+24(FP), CX
+	MOVQ    q+8(FP), R8
+	MOVQ    d+16(FP), R9
+	MOVQ    nb+24(FP), R10
+	MOVQ    out+32(FP), R11
+	MOVQ    rows+40(FP), R12
+	VMOVDQU ones16<>(SB), Y15
+
+q80row:
+	MOVQ    R8, DI
+	MOVQ    R9, DX
+	MOVQ    R10, CX
 	VXORPS  Y0, Y0, Y0
 	VXORPS  Y8, Y8, Y8
-	VMOVDQU ones16<>(SB), Y15
 	CMPQ    CX, $8
 	JLT     q80pairs
 
@@ -275,11 +284,15 @@ q80tail:
 	VMOVDQU 2(SI), Y1
 	HALFSCALE(0, X5, Y5)
 	Q8BLOCK(Y1, 0, Y3, Y4, Y5, Y0)
+	ADDQ    $34, SI
 
 q80done:
 	VADDPS Y8, Y0, Y0
 	HSUM8
-	VMOVSS X0, ret+32(FP)
+	VMOVSS X0, (R11)
+	ADDQ   $4, R11
+	DECQ   R12
+	JNZ    q80row
 	VZEROUPPER
 	RET
 
@@ -407,18 +420,24 @@ q40done:
 	VPADDD     Y1, Y10, Y10 \
 	VPADDD     Y2, Y10, Y10
 
-// func dotQ4_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
-// nb ≥ 1 blocks of 144 bytes against nb×256 int8, nb scales and nb×16
-// sums of 16 activations.
-TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $0-44
+// func dotQ4_KRowsAVX2(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32, rows int)
+// rows ≥ 1 consecutive weight rows of nb ≥ 1 blocks of 144 bytes, each
+// against the same nb×256 int8, nb scales and nb×16 sums of 16
+// activations; row r's dot product goes to out[r].
+TEXT ·dotQ4_KRowsAVX2(SB), NOSPLIT, $0-56
 	MOVQ    w+0(FP), SI
-	MOVQ    q+8(FP), DI
-	MOVQ    d+16(FP), DX
-	MOVQ    bs+24(FP), BX
+	MOVQ    q+8(FP), R12
+	MOVQ    d+16(FP), R13
+	MOVQ    bs+24(FP), R14
+	VMOVDQU mask0f<>(SB), Y15
+
+q4krow:
+	MOVQ    R12, DI
+	MOVQ    R13, DX
+	MOVQ    R14, BX
 	MOVQ    nb+32(FP), CX
 	VXORPS  Y0, Y0, Y0
 	VXORPS  X12, X12, X12
-	VMOVDQU mask0f<>(SB), Y15
 
 q4kloop:
 	PREFETCHT0 1024(SI)
@@ -485,7 +504,11 @@ q4kloop:
 	VHADDPS X12, X12, X12
 	VHADDPS X12, X12, X12
 	VSUBSS  X12, X0, X0
-	VMOVSS  X0, ret+40(FP)
+	MOVQ    out+40(FP), AX
+	VMOVSS  X0, (AX)
+	ADDQ    $4, out+40(FP)
+	DECQ    rows+48(FP)
+	JNZ     q4krow
 	VZEROUPPER
 	RET
 
@@ -527,19 +550,28 @@ q4kloop:
 	VPOR    Y5, Y4, Y4 \
 	Q6KGROUP(a3, m3)
 
-// func dotQ6_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
-// nb ≥ 1 blocks of 210 bytes against nb×256 int8, nb scales and nb×16
-// sums of 16 activations. The −32 offset of the quants is applied through
-// the sums: Σ(q−32)·a = Σq·a − 32·Σa.
-TEXT ·dotQ6_KAVX2(SB), NOSPLIT, $0-44
+// func dotQ6_KRowsAVX2(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32, rows int)
+// rows ≥ 1 consecutive weight rows of nb ≥ 1 blocks of 210 bytes, each
+// against the same nb×256 int8, nb scales and nb×16 sums of 16
+// activations; row r's dot product goes to out[r]. The −32 offset of the
+// quants is applied through the sums: Σ(q−32)·a = Σq·a − 32·Σa.
+TEXT ·dotQ6_KRowsAVX2(SB), NOSPLIT, $0-56
 	MOVQ    w+0(FP), SI
-	MOVQ    q+8(FP), DI
-	MOVQ    d+16(FP), DX
-	MOVQ    bs+24(FP), BX
-	MOVQ    nb+32(FP), CX
-	VXORPS  Y0, Y0, Y0
+	MOVQ    q+8(FP), R8
+	MOVQ    d+16(FP), R9
+	MOVQ    bs+24(FP), R10
+	MOVQ    nb+32(FP), R13
+	MOVQ    out+40(FP), R11
+	MOVQ    rows+48(FP), R12
 	VMOVDQU mask0f<>(SB), Y15
 	VMOVDQU mask30<>(SB), Y14
+
+q6krow:
+	MOVQ    R8, DI
+	MOVQ    R9, DX
+	MOVQ    R10, BX
+	MOVQ    R13, CX
+	VXORPS  Y0, Y0, Y0
 
 q6kloop:
 	PREFETCHT0 1024(SI)
@@ -566,6 +598,9 @@ q6kloop:
 	JNZ  q6kloop
 
 	HSUM8
-	VMOVSS X0, ret+40(FP)
+	VMOVSS X0, (R11)
+	ADDQ   $4, R11
+	DECQ   R12
+	JNZ    q6krow
 	VZEROUPPER
 	RET

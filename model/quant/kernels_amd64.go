@@ -19,16 +19,16 @@ func dotF32AVX2(w *byte, x *float32, n int) float32
 func dotF16AVX2(w *byte, x *float32, n int) float32
 
 //go:noescape
-func dotQ8_0AVX2(w *byte, q *int8, d *float32, nb int) float32
+func dotQ8_0RowsAVX2(w *byte, q *int8, d *float32, nb int, out *float32, rows int)
 
 //go:noescape
 func dotQ4_0AVX2(w *byte, q *int8, d *float32, nb int) float32
 
 //go:noescape
-func dotQ4_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+func dotQ4_KRowsAVX2(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32, rows int)
 
 //go:noescape
-func dotQ6_KAVX2(w *byte, q *int8, d *float32, bs *int16, nb int) float32
+func dotQ6_KRowsAVX2(w *byte, q *int8, d *float32, bs *int16, nb int, out *float32, rows int)
 
 //go:noescape
 func dotBF16AVX2(w *byte, x *float32, n int) float32
@@ -92,7 +92,7 @@ var (
 )
 
 var (
-	avx2Kernels    = mergeKernels("avx2", avx2Dots, avx2Dots4)
+	avx2Kernels    = withRows(mergeKernels("avx2", avx2Dots, avx2Dots4), avx2Rows)
 	vnniKernels    = withVNNI(avx2Kernels)
 	vnni512Kernels = withVNNI512(vnniKernels)
 )
@@ -209,9 +209,9 @@ func dotF16Fast(w []byte, a *acts, i int) float32 {
 }
 
 func dotQ8_0Fast(w []byte, a *acts, i int) float32 {
-	q, d := a.rowQ(i, 32)
-	_ = w[34*len(d)-1]
-	return dotQ8_0AVX2(&w[0], &q[0], &d[0], len(d))
+	var s [1]float32
+	rowsQ8_0Fast(w, a, i, s[:])
+	return s[0]
 }
 
 func dotQ4_0Fast(w []byte, a *acts, i int) float32 {
@@ -221,15 +221,47 @@ func dotQ4_0Fast(w []byte, a *acts, i int) float32 {
 }
 
 func dotQ4_KFast(w []byte, a *acts, i int) float32 {
-	q, d := a.rowQ(i, 256)
-	_ = w[144*len(d)-1]
-	return dotQ4_KAVX2(&w[0], &q[0], &d[0], &a.rowBsums(i)[0], len(d))
+	var s [1]float32
+	rowsQ4_KFast(w, a, i, s[:])
+	return s[0]
 }
 
 func dotQ6_KFast(w []byte, a *acts, i int) float32 {
+	var s [1]float32
+	rowsQ6_KFast(w, a, i, s[:])
+	return s[0]
+}
+
+// withRows returns ks with the kernels over several rows.
+func withRows(ks *kernelSet, rows map[core.DType]rowsFunc) *kernelSet {
+	ks.rows = rows
+	return ks
+}
+
+// avx2Rows are the kernels that run over several consecutive weight rows
+// in one call.
+var avx2Rows = map[core.DType]rowsFunc{
+	core.Q8_0: rowsQ8_0Fast,
+	core.Q4_K: rowsQ4_KFast,
+	core.Q6_K: rowsQ6_KFast,
+}
+
+func rowsQ8_0Fast(w []byte, a *acts, i int, out []float32) {
+	q, d := a.rowQ(i, 32)
+	_ = w[len(out)*34*len(d)-1]
+	dotQ8_0RowsAVX2(&w[0], &q[0], &d[0], len(d), &out[0], len(out))
+}
+
+func rowsQ4_KFast(w []byte, a *acts, i int, out []float32) {
 	q, d := a.rowQ(i, 256)
-	_ = w[210*len(d)-1]
-	return dotQ6_KAVX2(&w[0], &q[0], &d[0], &a.rowBsums(i)[0], len(d))
+	_ = w[len(out)*144*len(d)-1]
+	dotQ4_KRowsAVX2(&w[0], &q[0], &d[0], &a.rowBsums(i)[0], len(d), &out[0], len(out))
+}
+
+func rowsQ6_KFast(w []byte, a *acts, i int, out []float32) {
+	q, d := a.rowQ(i, 256)
+	_ = w[len(out)*210*len(d)-1]
+	dotQ6_KRowsAVX2(&w[0], &q[0], &d[0], &a.rowBsums(i)[0], len(d), &out[0], len(out))
 }
 
 func dotBF16Fast(w []byte, a *acts, i int) float32 {

@@ -157,3 +157,46 @@ func testFourToken(t *testing.T, r *rand.Rand, ks *kernelSet, typ core.DType, do
 		})
 	}
 }
+
+// TestRowKernels checks the kernels over several consecutive rows against
+// the one-row kernel of their set (bit for bit: each row must be the same
+// computation) and the portable one, for row counts and lengths that
+// exercise the unrolled block loops, their tails and the step between rows.
+func TestRowKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, ks := range runnableKernels() {
+		for typ, rows := range ks.rows {
+			kind, _ := actKindOf(typ)
+			for _, k := range []int{32, 96, 288, 544, 576, 256, 512, 2048} {
+				if k%dtype.BlockSize(typ) != 0 {
+					continue
+				}
+				t.Run(fmt.Sprintf("%s/%s/k=%d", ks.name, dtype.Name(typ), k), func(t *testing.T) {
+					size := len(randomBlocks(r, typ, k))
+					for _, nrows := range []int{1, 2, 3, 7} {
+						w := randomBlocks(r, typ, k*nrows)
+						x := make([]float32, 2*k)
+						for i := range x {
+							x[i] = float32(r.NormFloat64())
+						}
+						var a acts
+						a.prepare(kind, x, 2, k)
+						for i := range 2 {
+							out := make([]float32, nrows)
+							rows(w, &a, i, out)
+							for row, got := range out {
+								wr := w[row*size : (row+1)*size]
+								if one := ks.dot[typ](wr, &a, i); math.Float32bits(got) != math.Float32bits(one) {
+									t.Fatalf("%d rows, token %d, row %d: %v, one-row kernel %v", nrows, i, row, got, one)
+								}
+								if want := genericDots[typ](wr, &a, i); !closeDot(got, want, wr, typ, &a, i) {
+									t.Fatalf("%d rows, token %d, row %d: %v, generic %v", nrows, i, row, got, want)
+								}
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}

@@ -101,7 +101,7 @@ func matMulMulti(outs [][]float32, ws []*core.Tensor, x []float32, n int, p *par
 			return core.Errorf(core.KindInvalid, op, "tensor %q: activations differ from tensor %q's", w.Name, ws[0].Name)
 		}
 		kind, k = wk, kw
-		segs[i] = mmSeg{out: outs[i], w: w.Data, rowSize: rowSize, rows: rows, start: total, dot: dot, dot4: ks.dot4[w.Type]}
+		segs[i] = mmSeg{out: outs[i], w: w.Data, rowSize: rowSize, rows: rows, start: total, dot: dot, dot4: ks.dot4[w.Type], dotRows: ks.rows[w.Type]}
 		any4 = any4 || segs[i].dot4 != nil
 		total += rows
 	}
@@ -184,6 +184,7 @@ type mmSeg struct {
 	start   int // the job's row index of its first row
 	dot     dotFunc
 	dot4    dot4Func // nil: no four-token kernel for this type
+	dotRows rowsFunc // nil: no kernel over several rows for this type
 }
 
 // four holds one worker's four-token results, padded to a cache line.
@@ -209,6 +210,12 @@ func (j *mmJob) Do(worker, lo, hi int) {
 // tiles so each weight row is read from memory once per tile.
 func (j *mmJob) doSeg(sg *mmSeg, worker, lo, hi int) {
 	n := j.a.n
+	if n == 1 && sg.dotRows != nil {
+		// One token (decoding): the whole range in one kernel call, which
+		// saves a call chain per row; each row is the same computation.
+		sg.dotRows(sg.w[lo*sg.rowSize:hi*sg.rowSize], &j.a, 0, sg.out[lo:hi])
+		return
+	}
 	for t0 := 0; t0 < n; t0 += tokenTile {
 		t1 := min(n, t0+tokenTile)
 		for r := lo; r < hi; r++ {
@@ -231,6 +238,11 @@ func (j *mmJob) doSeg(sg *mmSeg, worker, lo, hi int) {
 	}
 }
 
+// rowsFunc computes the dot products of len(out) ≥ 1 consecutive weight
+// rows starting at w with activation row i of a into out, each exactly as
+// the type's dotFunc would.
+type rowsFunc func(w []byte, a *acts, i int, out []float32)
+
 // dot4Func computes the dot products of weight row w with the four
 // activation rows of group g of a.
 type dot4Func func(w []byte, a *acts, g int, out *[4]float32)
@@ -240,6 +252,7 @@ type kernelSet struct {
 	name  string
 	dot   map[core.DType]dotFunc
 	dot4  map[core.DType]dot4Func // four-token kernels, where there are any
+	rows  map[core.DType]rowsFunc // kernels over several rows, where there are any
 	accel map[core.DType]bool     // types whose kernel is not the portable one
 	corr  bool                    // the Q8_0 four-token kernels need acts.gcorr
 	dx    bool                    // and acts.gdx
