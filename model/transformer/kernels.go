@@ -123,9 +123,11 @@ func softcap(x []float32, c float32) {
 	}
 }
 
-// swiglu sets out[i] = SiLU(gate[i])·up[i], SiLU(x) = x/(1 + e^(−x)) with
-// ggml's vectorized exp (spec §6.5). out may alias gate or up.
-func swiglu(out, gate, up []float32) {
+// swigluGo sets out[i] = SiLU(gate[i])·up[i], SiLU(x) = x/(1 + e^(−x)) with
+// ggml's vectorized exp (spec §6.5). out may alias gate or up. It is the
+// portable form of swiglu, whose assembly kernel rounds each FMA once where
+// fma32 may round twice (about 2^-29 of cases).
+func swigluGo(out, gate, up []float32) {
 	gate, up = gate[:len(out)], up[:len(out)]
 	for i, g := range gate {
 		out[i] = g / (1 + expVec(-g)) * up[i]
