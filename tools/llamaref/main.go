@@ -33,6 +33,7 @@ func main() {
 	vocabs := flag.String("vocabs", "", "comma-separated tokenizer GGUF files for the tokenization check")
 	texts := flag.Int("texts", 300, "random texts per vocabulary")
 	against := flag.String("against", "", "compare ref with this other CPU variant instead of Pensieve (e.g. haswell): how much two llama.cpp builds disagree")
+	rope := flag.Bool("rope", false, "instead: RoPE scalings the fixtures lack (linear, YaRN, rope_freqs, LongRoPE) on copies of seed-2 F32 models")
 	variant := flag.String("variant", "icelake", "ggml CPU variant of the prebuilt libraries (AVX-512 like the fixtures' machine; this VM's own best, sapphirerapids, repacks for AMX)")
 	flag.Parse()
 	libdir := os.Getenv("LIBDIR")
@@ -45,6 +46,12 @@ func main() {
 	}
 	if err := os.MkdirAll(h.work, 0o755); err != nil {
 		fail(err)
+	}
+	if *rope {
+		if err := h.ropeCheck(); err != nil {
+			fail(err)
+		}
+		return
 	}
 	fmt.Println("| model | seed | prompts | worst rel. L2 | positions over tolerance | argmax misses (margin ≥ min) | greedy (24 tokens) |")
 	fmt.Println("|---|---|---|---|---|---|---|")
@@ -82,6 +89,7 @@ type harness struct {
 	cli, ref, work string
 	env            []string // for the ref program
 	other          []string // when set, a second ref variant stands in for Pensieve
+	suffix         string   // appended to the next table row
 }
 
 // run executes name with args, env additions and stdin, returning stdout.
@@ -118,7 +126,13 @@ func (h *harness) model(arch, typ string, seed int) error {
 			return err
 		}
 	}
-	exact := typ == "f32" || typ == "f16"
+	label := fmt.Sprintf("%s %s | %d", arch, typ, seed)
+	return h.compare(path, label, typ == "f32" || typ == "f16", seed)
+}
+
+// compare evaluates three random prompts (17, 64, 200 tokens) on path with
+// both implementations and prints one table row starting with label.
+func (h *harness) compare(path, label string, exact bool, seed int) error {
 	tol, minMargin := 2e-2, 0.2
 	if exact {
 		tol, minMargin = 5e-3, 0.05
@@ -191,7 +205,7 @@ func (h *harness) model(arch, typ string, seed int) error {
 		}
 		greedy = g
 	}
-	fmt.Printf("| %s %s | %d | 17, 64, 200 | %.3g | %d of %d | %d | %s |\n", arch, typ, seed, worst, over, positions, misses, greedy)
+	fmt.Printf("| %s | 17, 64, 200 | %.3g | %d of %d | %d | %s |%s\n", label, worst, over, positions, misses, greedy, h.suffix)
 	return nil
 }
 
@@ -337,4 +351,59 @@ func top2(x []float64) (int, int) {
 		}
 	}
 	return a, b
+}
+
+// ropeCheck compares the RoPE variants of ropeVariants on copies of the
+// seed-2 F32 models.
+func (h *harness) ropeCheck() error {
+	fmt.Println("| model | RoPE | prompts | worst rel. L2 | positions over tolerance | argmax misses (margin ≥ min) | greedy (24 tokens) | effect: last-position change vs unscaled |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, arch := range []string{"llama", "qwen2", "phi3"} {
+		src := filepath.Join(h.work, fmt.Sprintf("%s-f32-s2.gguf", arch))
+		if _, err := os.Stat(src); err != nil {
+			if _, err := run(h.cli, nil, nil, "models", "synth", "--arch", arch, "--type", "f32", "--seed", "2", "-o", src); err != nil {
+				return err
+			}
+		}
+		for i, v := range ropeVariants(arch, 64) {
+			path, err := writeVariant(src, h.work, v, fmt.Sprintf("rope-%s-%d", arch, i))
+			if err != nil {
+				return err
+			}
+			effect, err := h.effect(src, path)
+			if err != nil {
+				return err
+			}
+			h.suffix = fmt.Sprintf(" %.3g |", effect)
+			if err := h.compare(path, arch+" f32 | "+v.name, true, 2); err != nil {
+				return err
+			}
+			h.suffix = ""
+		}
+	}
+	return nil
+}
+
+// effect returns the relative L2 change of Pensieve's last-position logits
+// for a 200-token prompt between the unscaled model base and its variant:
+// evidence that the variant's RoPE keys take effect at all.
+func (h *harness) effect(base, variant string) (float64, error) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	ids := make([]int, 200)
+	for i := range ids {
+		ids[i] = rng.IntN(261)
+	}
+	var rows [2][]float64
+	for i, path := range []string{base, variant} {
+		out, err := run(h.cli, nil, nil, "eval", "--model", path, "--ids", idsArg(ids), "--json")
+		if err != nil {
+			return 0, err
+		}
+		var r struct{ Logits [][]float64 }
+		if err := json.Unmarshal(out, &r); err != nil {
+			return 0, err
+		}
+		rows[i] = r.Logits[len(r.Logits)-1]
+	}
+	return relL2(rows[1], rows[0]), nil
 }
