@@ -169,19 +169,18 @@ func (a *acts) convert(x []float32, lo, hi int) {
 		for i, v := range x {
 			f[i] = BF16ToF32(F32ToBF16(v))
 		}
-	case actQ8_0, actQ8_1:
+	case actQ8_0:
+		quantizeQ8_0Blocks(a.q[lo*k:hi*k], a.d[lo*k/32:hi*k/32], x)
+	case actQ8_1:
 		b0 := lo * k / 32
 		for b := range (hi - lo) * k / 32 {
-			sum := quantizeQ8x86(a.q[32*(b0+b):32*(b0+b)+32], &a.d[b0+b], x[32*b:32*b+32])
-			if a.kind == actQ8_1 {
-				a.s[b0+b] = sum
-			}
+			a.s[b0+b] = quantizeQ8x86(a.q[32*(b0+b):32*(b0+b)+32], &a.d[b0+b], x[32*b:32*b+32])
 		}
 	case actQ8_K:
 		b0 := lo * k / 256
 		for b := range (hi - lo) * k / 256 {
 			bb := b0 + b
-			a.d[bb] = quantizeQ8K(a.q[256*bb:256*bb+256], a.bs[16*bb:16*bb+16], x[256*b:256*b+256])
+			a.d[bb] = quantizeQ8KBlock(a.q[256*bb:256*bb+256], a.bs[16*bb:16*bb+16], x[256*b:256*b+256])
 		}
 	}
 }

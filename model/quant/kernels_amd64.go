@@ -13,6 +13,35 @@ import (
 // the wrappers below guarantee it.
 
 //go:noescape
+func quantizeQ8KAVX2(x *float32, q *int8, bs *int16) float32
+
+// quantizeQ8KBlock is quantizeQ8K, in assembly where it can run.
+func quantizeQ8KBlock(q []int8, bs []int16, x []float32) float32 {
+	if !hasAVX2 {
+		return quantizeQ8K(q, bs, x)
+	}
+	_, _, _ = q[255], bs[15], x[255]
+	return quantizeQ8KAVX2(&x[0], &q[0], &bs[0])
+}
+
+//go:noescape
+func quantizeQ8_0AVX2(x *float32, q *int8, d *float32, nb int)
+
+// quantizeQ8_0Blocks quantizes whole blocks of 32 of x into q and d as
+// quantizeQ8x86 does, in assembly where it can run.
+func quantizeQ8_0Blocks(q []int8, d []float32, x []float32) {
+	nb := len(x) / 32
+	if !hasAVX2 || nb == 0 {
+		for b := range nb {
+			quantizeQ8x86(q[32*b:32*b+32], &d[b], x[32*b:32*b+32])
+		}
+		return
+	}
+	_, _ = q[32*nb-1], d[nb-1]
+	quantizeQ8_0AVX2(&x[0], &q[0], &d[0], nb)
+}
+
+//go:noescape
 func dotF32AVX2(w *byte, x *float32, n int) float32
 
 //go:noescape

@@ -54,3 +54,19 @@ func BenchmarkMatVecShapes(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkActQuant measures the conversion of one activation row of 8192
+// (a decode step's FFN width) to Q8_K and Q8_0, done on the caller before
+// every one-token product.
+func BenchmarkActQuant(b *testing.B) {
+	x := randNormal(4, 8192)
+	for _, kind := range []actKind{actQ8_K, actQ8_0} {
+		b.Run(fmt.Sprintf("kind=%d", kind), func(b *testing.B) {
+			var a acts
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				a.prepare(kind, x, 1, len(x))
+			}
+		})
+	}
+}
