@@ -114,7 +114,19 @@ func matMulMulti(outs [][]float32, ws []*core.Tensor, x []float32, n int, p *par
 	if any4 {
 		j.fours = grow(j.fours, p.Workers())
 	}
-	p.Run(j, total, grainFor(total, n, p.Workers()))
+	if n == 1 && p.Workers() > 1 {
+		// Decoding: chunks shrinking towards the end, so that the workers
+		// finish together (see guidedChunks).
+		bytes := 0
+		for _, sg := range j.segs {
+			bytes += sg.rows * sg.rowSize
+		}
+		j.bounds = guidedChunks(j.bounds[:0], total, max(1, minChunkBytes*total/bytes), p.Workers())
+		p.Run(j, len(j.bounds)-1, 1)
+		j.bounds = j.bounds[:0]
+	} else {
+		p.Run(j, total, grainFor(total, n, p.Workers()))
+	}
 	clear(j.segs) // drop references to the caller's memory
 	j.a.f = nil
 	jobs.Put(j)
@@ -155,6 +167,30 @@ func (t *prepTask) Do(_, lo, hi int) {
 	t.a.fillGroups(min(lo, t.a.groups), min(hi, t.a.groups))
 }
 
+// minChunkBytes is the least weight data guidedChunks puts in a chunk:
+// claiming a chunk costs a contended atomic operation (~0.1 µs), a chunk
+// of 32 KiB takes a few µs to stream.
+const minChunkBytes = 32 << 10
+
+// guidedChunks appends to b the row boundaries of a guided split of rows
+// over workers (b[0] = 0, …, rows): each chunk takes 1/(8·workers) of the
+// rows still unassigned, at least minRows, rounded up to 16 rows (whole
+// cache lines of a token's outputs). The first chunk is as large as the
+// uniform chunks of grainFor (so a worker descheduled while it holds one
+// delays the product no more than before), the last are small, so a worker
+// that finishes early waits for at most a small one — with uniform chunks
+// the last one keeps a worker idle for half a chunk on average, about
+// 1/32 of a one-token product's time.
+func guidedChunks(b []int, rows, minRows, workers int) []int {
+	b = append(b, 0)
+	for lo := 0; lo < rows; {
+		size := max(minRows, (rows-lo)/(8*workers))
+		lo = min(rows, lo+(size+15)&^15)
+		b = append(b, lo)
+	}
+	return b
+}
+
 // grainFor picks the rows per chunk: about eight chunks per worker so that a
 // slow worker is balanced out, at least 4 rows, fewer when n is large.
 func grainFor(rows, n, workers int) int {
@@ -169,10 +205,11 @@ func grainFor(rows, n, workers int) int {
 // state allocates nothing. Its rows are those of its segments, one after
 // the other.
 type mmJob struct {
-	a     acts
-	segs  []mmSeg
-	fours []four   // per-worker results of dot4
-	prep  prepTask // converts the activations on the pool
+	a      acts
+	segs   []mmSeg
+	bounds []int    // guidedChunks while a one-token product runs: item i is rows [bounds[i], bounds[i+1])
+	fours  []four   // per-worker results of dot4
+	prep   prepTask // converts the activations on the pool
 }
 
 // mmSeg is one weight matrix of a job and its output.
@@ -198,6 +235,9 @@ var jobs = sync.Pool{New: func() any { return new(mmJob) }}
 // Do computes out[i][r] for the job's rows [lo, hi) and every activation
 // row i.
 func (j *mmJob) Do(worker, lo, hi int) {
+	if len(j.bounds) > 0 {
+		lo, hi = j.bounds[lo], j.bounds[hi]
+	}
 	for s := range j.segs {
 		sg := &j.segs[s]
 		if l, h := max(lo, sg.start), min(hi, sg.start+sg.rows); l < h {

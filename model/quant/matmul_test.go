@@ -235,3 +235,55 @@ func TestMatMulMulti(t *testing.T) {
 		t.Errorf("mismatched outputs: %v, want KindInvalid", err)
 	}
 }
+
+// TestGuidedChunks checks the split of one-token products: it covers the
+// rows once, in order, chunks are whole multiples of 16 rows but the last
+// and not smaller than asked, and they shrink towards the end.
+func TestGuidedChunks(t *testing.T) {
+	for _, c := range []struct{ rows, minRows, workers int }{
+		{1, 1, 2}, {16, 1, 2}, {17, 1, 2}, {3072, 16, 2}, {128256, 20, 2}, {16384, 29, 3}, {576, 54, 2},
+	} {
+		b := guidedChunks(nil, c.rows, c.minRows, c.workers)
+		if b[0] != 0 || b[len(b)-1] != c.rows {
+			t.Fatalf("%+v: bounds %v do not span [0, %d]", c, b, c.rows)
+		}
+		for i := 1; i < len(b); i++ {
+			size := b[i] - b[i-1]
+			last := i == len(b)-1
+			switch {
+			case size <= 0:
+				t.Fatalf("%+v: empty chunk %d in %v", c, i, b)
+			case !last && (size%16 != 0 || size < c.minRows):
+				t.Fatalf("%+v: chunk %d has %d rows", c, i, size)
+			case i > 1 && !last && size > b[i-1]-b[i-2]:
+				t.Fatalf("%+v: chunk %d (%d rows) larger than the one before", c, i, size)
+			}
+		}
+	}
+}
+
+// TestMatMulOneTokenPools: one-token products large enough for several
+// guided chunks give the single-threaded result bit for bit on pools of 2
+// and 3 workers.
+func TestMatMulOneTokenPools(t *testing.T) {
+	for _, typ := range []core.DType{core.Q8_0, core.Q4_K, core.F32} {
+		w := randTensor(t, typ, 3001, 256, 11)
+		x := randNormal(12, 256)
+		want := make([]float32, 3001)
+		if err := MatMul(want, w, x, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, workers := range []int{2, 3} {
+			p := parallel.New(workers)
+			got := make([]float32, 3001)
+			err := MatMul(got, w, x, 1, p)
+			p.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Fatalf("%s, %d workers (-single +pool):\n%s", typeNameForTest(typ), workers, d)
+			}
+		}
+	}
+}
