@@ -4,8 +4,10 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/pensieve-llm/pensieve/core"
 	"github.com/pensieve-llm/pensieve/model/gguf"
@@ -76,6 +78,11 @@ func BenchmarkSwiGLU(b *testing.B) {
 // PENSIEVE_BENCH_THREADS sets the worker count (default: GOMAXPROCS).
 // cpu-ms/tok is the CPU time per token: with one thread, the work of a
 // token, which a shared machine's load disturbs much less than tok/s.
+// With PENSIEVE_BENCH_READ set, a 1 GiB buffer is read on the model's
+// workers (quant.StreamRead) before every token, and bw-frac is the median
+// over tokens of file size / token time / that read rate: the share of the
+// read bandwidth decoding reaches, each token against the rate measured
+// just before it (as pensieve-cli bench --bandwidth, but pairwise).
 //
 //	PENSIEVE_BENCH_MODEL=~/.cache/pensieve/bench/llama3.2-1b-q4_k_m.gguf \
 //	  go test -run '^$' -bench DecodeFile -benchtime 50x -cpuprofile cpu.out ./transformer
@@ -109,11 +116,35 @@ func BenchmarkDecodeFile(b *testing.B) {
 	logits := make([]float32, m.Info().VocabSize)
 	var batch core.Batch
 	batch.Add(1, prompt, 0, true)
+	var buf []byte // PENSIEVE_BENCH_READ: 1 GiB read before every token
+	var fracs []float64
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if os.Getenv("PENSIEVE_BENCH_READ") != "" {
+		buf = make([]byte, 1<<30)
+		for i := 0; i < len(buf); i += 4096 {
+			buf[i] = byte(i >> 12)
+		}
+	}
 	b.ReportAllocs()
 	cpu0 := cpuSeconds()
 	for b.Loop() {
+		var rate float64
+		if buf != nil {
+			b.StopTimer()
+			t0 := time.Now()
+			quant.StreamRead(m.pool, buf)
+			rate = float64(len(buf)) / time.Since(t0).Seconds()
+			b.StartTimer()
+		}
+		t0 := time.Now()
 		if err := m.Forward(context.Background(), c, &batch, logits); err != nil {
 			b.Fatal(err)
+		}
+		if buf != nil {
+			fracs = append(fracs, float64(st.Size())/time.Since(t0).Seconds()/rate)
 		}
 		if err := c.Truncate(0, prompt); err != nil {
 			b.Fatal(err)
@@ -122,5 +153,9 @@ func BenchmarkDecodeFile(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
 	if cpu := cpuSeconds() - cpu0; cpu > 0 {
 		b.ReportMetric(cpu/float64(b.N)*1e3, "cpu-ms/tok")
+	}
+	if len(fracs) > 0 {
+		slices.Sort(fracs)
+		b.ReportMetric(fracs[len(fracs)/2], "bw-frac")
 	}
 }
