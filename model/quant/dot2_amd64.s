@@ -204,18 +204,27 @@ iq4nlloop:
 	VZEROUPPER
 	RET
 
-// func dotQ5_0AVX2(w *byte, q *int8, d *float32, nb int) float32
-// q − 16 is built as nibble | (bit clear ? 0xF0 : 0), a signed byte.
-TEXT ·dotQ5_0AVX2(SB), NOSPLIT, $0-36
+// func dotQ5_0RowsAVX2(w *byte, q *int8, d *float32, nb int, out *float32, rows int)
+// rows ≥ 1 consecutive weight rows of nb ≥ 1 blocks of 22 bytes, each
+// against the same nb×32 int8 and nb scales; row r's dot product goes to
+// out[r]. q − 16 is built as nibble | (bit clear ? 0xF0 : 0), a signed byte.
+TEXT ·dotQ5_0RowsAVX2(SB), NOSPLIT, $0-48
 	MOVQ     w+0(FP), SI
-	MOVQ     q+8(FP), DI
-	MOVQ     d+16(FP), DX
-	MOVQ     nb+24(FP), CX
-	VXORPS   Y0, Y0, Y0
+	MOVQ     q+8(FP), R8
+	MOVQ     d+16(FP), R9
+	MOVQ     nb+24(FP), R10
+	MOVQ     out+32(FP), R11
+	MOVQ     rows+40(FP), R12
 	VMOVDQU  m0f<>(SB), Y15
 	VPCMPEQB Y14, Y14, Y14
 	VMOVDQU  w1<>(SB), Y13
 	VMOVDQU  mf0<>(SB), Y12
+
+q50row:
+	MOVQ     R8, DI
+	MOVQ     R9, DX
+	MOVQ     R10, CX
+	VXORPS   Y0, Y0, Y0
 
 q50loop:
 	PREFETCHT0  1024(SI)
@@ -233,7 +242,10 @@ q50loop:
 	JNZ         q50loop
 
 	HSUM8
-	VMOVSS X0, ret+32(FP)
+	VMOVSS X0, (R11)
+	ADDQ   $4, R11
+	DECQ   R12
+	JNZ    q50row
 	VZEROUPPER
 	RET
 

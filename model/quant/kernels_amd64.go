@@ -66,7 +66,7 @@ func dotBF16AVX2(w *byte, x *float32, n int) float32
 func dotIQ4_NLAVX2(w *byte, q *int8, d *float32, nb int) float32
 
 //go:noescape
-func dotQ5_0AVX2(w *byte, q *int8, d *float32, nb int) float32
+func dotQ5_0RowsAVX2(w *byte, q *int8, d *float32, nb int, out *float32, rows int)
 
 //go:noescape
 func dotQ4_1AVX2(w *byte, q *int8, d *float32, s *float32, nb int) float32
@@ -273,6 +273,7 @@ var avx2Rows = map[core.DType]rowsFunc{
 	core.Q8_0: rowsQ8_0Fast,
 	core.Q4_K: rowsQ4_KFast,
 	core.Q6_K: rowsQ6_KFast,
+	core.Q5_0: rowsQ5_0Fast,
 }
 
 func rowsQ8_0Fast(w []byte, a *acts, i int, out []float32) {
@@ -316,7 +317,18 @@ func q32(kernel func(w *byte, q *int8, d *float32, nb int) float32, size int, w 
 }
 
 func dotIQ4_NLFast(w []byte, a *acts, i int) float32 { return q32(dotIQ4_NLAVX2, 18, w, a, i) }
-func dotQ5_0Fast(w []byte, a *acts, i int) float32   { return q32(dotQ5_0AVX2, 22, w, a, i) }
+
+func dotQ5_0Fast(w []byte, a *acts, i int) float32 {
+	var s [1]float32
+	rowsQ5_0Fast(w, a, i, s[:])
+	return s[0]
+}
+
+func rowsQ5_0Fast(w []byte, a *acts, i int, out []float32) {
+	q, d := a.rowQ(i, 32)
+	_ = w[len(out)*22*len(d)-1]
+	dotQ5_0RowsAVX2(&w[0], &q[0], &d[0], len(d), &out[0], len(out))
+}
 
 // q32s wraps the kernels over 32-element blocks paired with Q8_1.
 func q32s(kernel func(w *byte, q *int8, d, s *float32, nb int) float32, size int, w []byte, a *acts, i int) float32 {

@@ -6,21 +6,22 @@ import (
 	"testing"
 
 	"github.com/pensieve-llm/pensieve/core"
+	"github.com/pensieve-llm/pensieve/model/dtype"
 	"github.com/pensieve-llm/pensieve/model/parallel"
 )
 
 // BenchmarkMatVecShapes measures one-token products on the row lengths of
 // the bench models (576: SmolLM2-135M, 2048 and 8192: Llama-3.2-1B) for
-// the types their files use, on a matrix that stays in the caches (4 MiB)
+// the types their files use (SmolLM2's Q4_K_M is mostly Q5_0), on a matrix that stays in the caches (4 MiB)
 // and on one streamed from memory (256 MiB), so that the cost per row shows
 // next to the cost per byte. MB/cpu-s is the rate per CPU second used, which
 // a shared machine's load disturbs much less than the wall-clock rate (with
 // 2 threads it counts the workers' waiting too).
 func BenchmarkMatVecShapes(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, typ := range []core.DType{core.Q4_K, core.Q6_K, core.Q8_0} {
+	for _, typ := range []core.DType{core.Q4_K, core.Q6_K, core.Q8_0, core.Q5_0} {
 		for _, k := range []int{576, 2048, 8192} {
-			if k%256 != 0 && typ != core.Q8_0 {
+			if k%dtype.BlockSize(typ) != 0 {
 				continue
 			}
 			x := randNormal(3, k)
