@@ -440,9 +440,9 @@ q4krow:
 	VXORPS  X12, X12, X12
 
 q4kloop:
-	PREFETCHT0 1024(SI)
-	PREFETCHT0 1088(SI)
-	PREFETCHT0 1152(SI)
+	PREFETCHT0 2048(SI)
+	PREFETCHT0 2112(SI)
+	PREFETCHT0 2176(SI)
 	// Unpack the 12-byte scales (spec §2.3): sc0..3 = b0..3 & 63,
 	// sc4..7 = lo(b8..11) | (b0..3 >> 6) << 4, m0..3 = b4..7 & 63,
 	// m4..7 = hi(b8..11) | (b4..7 >> 6) << 4, four bytes at a time.
@@ -574,9 +574,9 @@ q6krow:
 	VXORPS  Y0, Y0, Y0
 
 q6kloop:
-	PREFETCHT0 1024(SI)
-	PREFETCHT0 1088(SI)
-	PREFETCHT0 1152(SI)
+	PREFETCHT0 2048(SI)
+	PREFETCHT0 2112(SI)
+	PREFETCHT0 2176(SI)
 	PREFETCHT0 1216(SI)
 	VMOVDQU   192(SI), X12
 	VPMOVSXBW X12, Y11
