@@ -51,15 +51,8 @@ func psCommand() *cli.Command {
 		Flags:        opsFlags(jsonFlag()),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
-			o, args, err := opsOptionsOf(c)
-			switch {
-			case err != nil:
-				return err
-			case len(args) != 0:
-				return UsageErrorf("ps: unexpected arguments %q", args)
-			}
-			var st server.Status
-			if err := o.call(c, http.MethodGet, "/api/status", nil, &st); err != nil {
+			_, st, err := fetchStatus(c, "ps")
+			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
@@ -84,21 +77,14 @@ func statusCommand() *cli.Command {
 		Flags:        opsFlags(jsonFlag()),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
-			o, args, err := opsOptionsOf(c)
-			switch {
-			case err != nil:
-				return err
-			case len(args) != 0:
-				return UsageErrorf("status: unexpected arguments %q", args)
-			}
-			var st server.Status
-			if err := o.call(c, http.MethodGet, "/api/status", nil, &st); err != nil {
+			o, st, err := fetchStatus(c, "status")
+			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
 				return writeIndented(c.App.Writer, st)
 			}
-			return writeStatus(c.App.Writer, baseURL(o.addr), &st, time.Now())
+			return writeStatus(c.App.Writer, baseURL(o.addr), st, time.Now())
 		},
 	}
 }
@@ -148,6 +134,23 @@ func baseURL(addr string) string {
 }
 
 // opsOptions are the settings of a command that asks a running server.
+// fetchStatus checks that command (ps or status) got no arguments and asks
+// the server for GET /api/status.
+func fetchStatus(c *cli.Context, command string) (opsOptions, *server.Status, error) {
+	o, args, err := opsOptionsOf(c)
+	switch {
+	case err != nil:
+		return o, nil, err
+	case len(args) != 0:
+		return o, nil, UsageErrorf("%s: unexpected arguments %q", command, args)
+	}
+	var st server.Status
+	if err := o.call(c, http.MethodGet, "/api/status", nil, &st); err != nil {
+		return o, nil, err
+	}
+	return o, &st, nil
+}
+
 type opsOptions struct {
 	cmd     string // the command's name, for messages
 	addr    string
