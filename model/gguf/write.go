@@ -38,6 +38,30 @@ func NewWriter() *Writer {
 	return &Writer{kvIndex: map[string]int{}, names: map[string]bool{}, align: DefaultAlignment}
 }
 
+// WriterFrom returns a Writer holding f's metadata (types included) and
+// tensors, both in f's order, ready for edits: SetKV on an existing key
+// keeps its position, AddTensor appends. The tensor data alias f, which must
+// stay open until the Writer has written.
+func WriterFrom(f *File) (*Writer, error) {
+	const op = "gguf.WriterFrom"
+	w := NewWriter()
+	for _, kv := range f.KV {
+		if err := w.SetKV(kv.Key, kv.Value); err != nil {
+			return nil, core.Errorf(core.KindInvalid, op, "%w", err)
+		}
+	}
+	for _, ti := range f.Tensors {
+		t, err := f.Tensor(ti.Name)
+		if err != nil {
+			return nil, core.Errorf(core.KindInvalid, op, "%w", err)
+		}
+		if err := w.AddTensor(ti.Name, ti.Type, ti.Shape, t.Data); err != nil {
+			return nil, core.Errorf(core.KindInvalid, op, "%w", err)
+		}
+	}
+	return w, nil
+}
+
 // SetKV sets the metadata value of key. v is a Go value that ValueOf
 // accepts (uint32, int32, float32, bool, string, []string, []float32,
 // []int32, uint64, …) or a Value. A new key goes after the existing ones; an

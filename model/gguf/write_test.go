@@ -14,23 +14,12 @@ import (
 )
 
 // copyFile rebuilds f with a Writer: same metadata (types included) in the
-// same order, same tensors in the same order.
+// same order, same tensors in the same order (WriterFrom).
 func copyFile(t testing.TB, f *File) *Writer {
 	t.Helper()
-	w := NewWriter()
-	for _, kv := range f.KV {
-		if err := w.SetKV(kv.Key, kv.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, ti := range f.Tensors {
-		tt, err := f.Tensor(ti.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.AddTensor(ti.Name, ti.Type, ti.Shape, tt.Data); err != nil {
-			t.Fatal(err)
-		}
+	w, err := WriterFrom(f)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return w
 }

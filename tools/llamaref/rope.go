@@ -49,34 +49,20 @@ func ropeVariants(arch string, hd int) []ropeVariant {
 }
 
 // writeVariant copies src with v's metadata and tensors added (replacing
-// keys of the same name) into dir and returns the new file's path.
+// the values of keys it already has) into dir and returns the new file's path.
 func writeVariant(src, dir string, v ropeVariant, tag string) (string, error) {
 	f, err := gguf.Open(src)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	w := gguf.NewWriter()
-	for _, kv := range f.KV {
-		if _, ok := v.kv[kv.Key]; ok {
-			continue
-		}
-		if err := w.SetKV(kv.Key, kv.Value); err != nil {
-			return "", err
-		}
+	w, err := gguf.WriterFrom(f)
+	if err != nil {
+		return "", err
 	}
 	for k, val := range v.kv {
 		if err := w.SetKV(k, val); err != nil {
 			return "", fmt.Errorf("%s: %w", k, err)
-		}
-	}
-	for _, ti := range f.Tensors {
-		t, err := f.Tensor(ti.Name)
-		if err != nil {
-			return "", err
-		}
-		if err := w.AddTensor(ti.Name, ti.Type, ti.Shape, t.Data); err != nil {
-			return "", err
 		}
 	}
 	for name, vals := range v.tensors {

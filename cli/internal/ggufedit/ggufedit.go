@@ -21,24 +21,12 @@ func WidenContext(src, dst string, n int) error {
 	if _, ok := f.Uint(key); !ok {
 		return fmt.Errorf("widen %s: no %s", src, key)
 	}
-	w := gguf.NewWriter()
-	for _, kv := range f.KV {
-		var v any = kv.Value
-		if kv.Key == key {
-			v = uint32(n)
-		}
-		if err := w.SetKV(kv.Key, v); err != nil {
-			return fmt.Errorf("widen %s: %w", src, err)
-		}
+	w, err := gguf.WriterFrom(f)
+	if err != nil {
+		return fmt.Errorf("widen %s: %w", src, err)
 	}
-	for _, ti := range f.Tensors {
-		t, err := f.Tensor(ti.Name)
-		if err != nil {
-			return fmt.Errorf("widen %s: %w", src, err)
-		}
-		if err := w.AddTensor(t.Name, t.Type, t.Shape, t.Data); err != nil {
-			return fmt.Errorf("widen %s: %w", src, err)
-		}
+	if err := w.SetKV(key, uint32(n)); err != nil {
+		return fmt.Errorf("widen %s: %w", src, err)
 	}
 	return w.WriteFile(dst)
 }
