@@ -104,20 +104,13 @@ func BenchmarkMatVecDRAM(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	x := randNormal(3, benchK)
 	for _, typ := range []core.DType{core.Q4_K, core.Q8_0, core.Q6_K, core.Q4_0, core.F16} {
-		tile := randomBlocks(r, typ, benchK*benchRows)
-		rowBytes := len(tile) / benchRows
-		rows := (1 << 30) / rowBytes
-		data := make([]byte, rows*rowBytes)
-		for off := 0; off < len(data); off += len(tile) {
-			copy(data[off:], tile)
-		}
-		w := &core.Tensor{Name: "bench", Type: typ, Shape: []int{benchK, rows}, Data: data}
-		out := make([]float32, rows)
+		w := gibMatrix(r, typ)
+		out := make([]float32, w.Shape[1])
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/threads=%d", typeNameForTest(typ), threads), func(b *testing.B) {
 				p := parallel.New(threads)
 				defer p.Close()
-				b.SetBytes(int64(len(data)))
+				b.SetBytes(int64(len(w.Data)))
 				for b.Loop() {
 					if err := MatMul(out, w, x, 1, p); err != nil {
 						b.Fatal(err)
@@ -126,6 +119,19 @@ func BenchmarkMatVecDRAM(b *testing.B) {
 			})
 		}
 	}
+}
+
+// gibMatrix returns a benchK-wide matrix of typ of about 1 GiB (whole
+// rows), a random benchK×benchRows tile repeated: larger than any cache.
+func gibMatrix(r *rand.Rand, typ core.DType) *core.Tensor {
+	tile := randomBlocks(r, typ, benchK*benchRows)
+	rowBytes := len(tile) / benchRows
+	rows := (1 << 30) / rowBytes
+	data := make([]byte, rows*rowBytes)
+	for off := 0; off < len(data); off += len(tile) {
+		copy(data[off:], tile)
+	}
+	return &core.Tensor{Name: "bench", Type: typ, Shape: []int{benchK, rows}, Data: data}
 }
 
 // BenchmarkBandwidthRatio alternates a 1 GiB memory read and a 1 GiB
@@ -137,15 +143,8 @@ func BenchmarkBandwidthRatio(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	x := randNormal(3, benchK)
 	for _, typ := range []core.DType{core.Q4_K, core.Q8_0} {
-		tile := randomBlocks(r, typ, benchK*benchRows)
-		rowBytes := len(tile) / benchRows
-		rows := (1 << 30) / rowBytes
-		data := make([]byte, rows*rowBytes)
-		for off := 0; off < len(data); off += len(tile) {
-			copy(data[off:], tile)
-		}
-		w := &core.Tensor{Name: "bench", Type: typ, Shape: []int{benchK, rows}, Data: data}
-		out := make([]float32, rows)
+		w := gibMatrix(r, typ)
+		out := make([]float32, w.Shape[1])
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/threads=%d", typeNameForTest(typ), threads), func(b *testing.B) {
 				p := parallel.New(threads)
@@ -162,7 +161,7 @@ func BenchmarkBandwidthRatio(b *testing.B) {
 					mvNS += time.Since(t1).Nanoseconds()
 				}
 				memGBs := float64(b.N) * float64(len(buf)) / float64(memNS)
-				mvGBs := float64(b.N) * float64(len(data)) / float64(mvNS)
+				mvGBs := float64(b.N) * float64(len(w.Data)) / float64(mvNS)
 				b.ReportMetric(memGBs, "read-GB/s")
 				b.ReportMetric(mvGBs, "matvec-GB/s")
 				b.ReportMetric(mvGBs/memGBs, "ratio")
